@@ -1,0 +1,87 @@
+# Thin wrapper over meson. Every target installs missing Debian packages
+# first (as root; a no-op when all are present), so a fresh Debian 12 machine
+# needs nothing else.
+#
+#   make test                     build + every test (native framing)
+#   make test FRAMING=wslay       the same suite over the wslay codec
+#   make test BACKEND=uring       ... on the io_uring backend
+#   make run                      build + the echo demo
+#   make bench                    microbenchmarks (+ macro comparison)
+#   make fuzz FUZZ_SECONDS=60     every libFuzzer target
+#   make test-asan / test-tsan    sanitizer builds of the suite
+
+SHELL := /bin/bash
+
+FRAMING   ?= native
+BACKEND   ?= auto
+ALLOCATOR ?= mimalloc
+BUILDTYPE ?= debugoptimized
+WERROR    ?= $(if $(CI),true,false)
+FUZZ_SECONDS ?= 60
+MESON_OPTS ?=
+JOBS      ?= 2
+
+BUILD     ?= build/$(FRAMING)-$(BACKEND)-$(ALLOCATOR)-$(BUILDTYPE)
+SETUP_OPTS = -Dframing=$(FRAMING) -Dio_backend=$(BACKEND) -Dallocator=$(ALLOCATOR) \
+             --buildtype=$(BUILDTYPE) -Dwerror=$(WERROR) $(MESON_OPTS)
+
+DEB_PACKAGES = g++ clang libclang-rt-14-dev meson ninja-build pkg-config \
+  liburing-dev libwslay-dev libmimalloc-dev libgtest-dev libgmock-dev \
+  libbenchmark-dev nettle-dev python3 python3-websockets golang-go \
+  golang-github-gorilla-websocket-dev procps
+
+.PHONY: all deps build test run bench fuzz test-asan test-tsan clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(SETUP_OPTS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) -j$(JOBS)
+
+test: build
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2 $(TEST_ARGS)
+
+run: build
+	@echo "ringlink protocol demo (the engine demo replaces it once the engine lands)"
+	$(BUILD)/tools/ringlink-demo
+
+bench: deps
+	$(MAKE) build BUILDTYPE=release
+	build/$(FRAMING)-$(BACKEND)-$(ALLOCATOR)-release/bench/bench_protocol \
+	  --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+
+test-asan:
+	$(MAKE) test BUILD=build/asan-$(FRAMING) MESON_OPTS="-Db_sanitize=address,undefined -Db_lundef=false"
+
+test-tsan:
+	$(MAKE) test BUILD=build/tsan-$(FRAMING) MESON_OPTS="-Db_sanitize=thread" TEST_ARGS="$(TSAN_TESTS)"
+
+FUZZ_BUILD = build/fuzz
+FUZZ_TARGETS = fuzz_handshake fuzz_frame_decoder fuzz_differential fuzz_session
+fuzz: deps
+	[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true -Dwerror=$(WERROR) --buildtype=debugoptimized
+	ninja -C $(FUZZ_BUILD) -j$(JOBS) $(addprefix tests/fuzz/,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  work=$$(mktemp -d); cp -r tests/fuzz/corpus/$$t/. $$work/ 2>/dev/null || true; \
+	  echo "== $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_BUILD)/tests/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/$$t- $$work 2>&1 | grep -E 'stat::number_of_executed_units|Done|ERROR|SUMMARY' ; \
+	  status=$${PIPESTATUS[0]}; rm -rf $$work; \
+	  [ $$status -eq 0 ] || { echo "$$t found a crash: see $(FUZZ_BUILD)/$$t-*"; exit 1; }; \
+	done
+
+clean:
+	rm -rf build

@@ -1,0 +1,120 @@
+// The epoll backend: edge-triggered readiness turned into the completion
+// events the reactor understands (see backend.hpp for the seam).
+//
+// Each socket is registered once for in/out/rdhup with EPOLLET. On a read
+// edge the backend reads into the buffer the sink names until EAGAIN, a short
+// read, or the read budget; a link that ran out of budget is reported back
+// (read_pass() returns true) so the reactor keeps it on its ready list: the
+// edge will not fire again for bytes already waiting. Sends are gather writes
+// done at once; a short write waits for the next EPOLLOUT edge.
+#pragma once
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "engine/fd.hpp"
+#include "ringlink_config.hpp"
+
+namespace ringlink {
+
+class EpollBackend {
+ public:
+  static constexpr const char* name = "epoll";
+  // send() completes (or fails with -EAGAIN) before it returns.
+  static constexpr bool inline_sends = true;
+
+  // Keys in epoll data: links use their LinkId's raw value (generation != 0);
+  // listeners and the wake-up fd use generation 0 with these slots.
+  static constexpr std::uint64_t wake_key = 0xFFFFFFull << 32;
+  static std::uint64_t listener_key(std::uint32_t index) noexcept { return static_cast<std::uint64_t>(index) << 32; }
+
+  int open() noexcept;
+  void wake() noexcept;
+
+  int add_listener(int fd, std::uint32_t index) noexcept;
+  int set_accepting(int fd, std::uint32_t index, bool on) noexcept;
+  int add_link(int fd, std::uint64_t key) noexcept;
+  void remove_link(int fd) noexcept;
+
+  // Gather write; returns bytes written or -errno (-EAGAIN: socket full, the
+  // sink hears on_writable at the next edge).
+  static ssize_t send(int fd, const iovec* iov, int count) noexcept;
+
+  // Reads one link until EAGAIN, a short read, the budget, or the sink
+  // stopping (empty read_target). Returns true when bytes may remain.
+  template <class Sink, class LinkT>
+  static bool read_pass(Sink& sink, LinkT& link, int fd) noexcept;
+
+  // Waits up to timeout_ms (-1: no limit) and dispatches every event.
+  template <class Sink>
+  int wait(int timeout_ms, Sink& sink) noexcept;
+
+ private:
+  Fd epfd_;
+  Fd wakefd_;
+  std::atomic<bool> wake_pending_{false};
+  std::array<epoll_event, 256> events_{};
+};
+
+template <class Sink, class LinkT>
+bool EpollBackend::read_pass(Sink& sink, LinkT& link, int fd) noexcept {
+  std::size_t total = 0;
+  for (;;) {
+    std::span<std::byte> target = sink.read_target(link);
+    if (target.empty()) return false;  // paused or no buffer: the sink re-arms later
+    ssize_t n = ::recv(fd, target.data(), target.size(), 0);
+    if (n > 0) {
+      const bool alive = sink.on_received(link, target.data(), static_cast<std::size_t>(n));
+      if (!alive) return false;
+      total += static_cast<std::size_t>(n);
+      // A short read drained the socket: new bytes bring a new edge.
+      if (static_cast<std::size_t>(n) < target.size()) return false;
+      if (total >= config::read_budget) return true;
+      continue;
+    }
+    if (n == 0) {
+      sink.on_read_end(link, 0);
+      return false;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    sink.on_read_end(link, -errno);
+    return false;
+  }
+}
+
+template <class Sink>
+int EpollBackend::wait(int timeout_ms, Sink& sink) noexcept {
+  int n = ::epoll_wait(epfd_.get(), events_.data(), static_cast<int>(events_.size()), timeout_ms);
+  if (n < 0) return errno == EINTR ? 0 : -errno;
+  for (int i = 0; i < n; ++i) {
+    const std::uint64_t key = events_[i].data.u64;
+    const std::uint32_t ev = events_[i].events;
+    if (static_cast<std::uint32_t>(key) == 0) {  // not a link
+      if (key == wake_key) {
+        std::uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(wakefd_.get(), &v, sizeof v);
+        wake_pending_.store(false, std::memory_order_release);
+        sink.on_wake();
+      } else {
+        sink.on_acceptable(static_cast<std::uint32_t>(key >> 32));
+      }
+      continue;
+    }
+    auto* link = sink.link_for(key);
+    if (link == nullptr) continue;  // freed this turn: a stale event
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) sink.on_readable(*link);
+    if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && sink.link_for(key) == link) sink.on_writable(*link);
+  }
+  return n;
+}
+
+}  // namespace ringlink

@@ -1,0 +1,117 @@
+// Per-reactor counters. One reactor thread writes them; any thread may read
+// them (snapshot()) without locks: each counter is a relaxed atomic that the
+// single writer updates with a plain load + store, so the hot path pays no
+// locked instruction. With the `metrics` flag off every update compiles away.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "ringlink_config.hpp"
+
+namespace ringlink {
+
+class Counter {
+ public:
+  void add(std::uint64_t n = 1) noexcept {
+    if constexpr (config::metrics) v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(std::uint64_t n = 1) noexcept {
+    if constexpr (config::metrics) v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  void set(std::uint64_t n) noexcept {
+    if constexpr (config::metrics) v_.store(n, std::memory_order_relaxed);
+  }
+  void raise_to(std::uint64_t n) noexcept {  // high-water marks
+    if constexpr (config::metrics)
+      if (n > v_.load(std::memory_order_relaxed)) v_.store(n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+// Why a link ended. Each has a counter.
+enum class CloseReason : std::uint8_t {
+  peer_close,          // the peer's close frame (any code)
+  local_close,         // the application closed it
+  protocol_error,      // 1002 sent
+  invalid_utf8,        // 1007 sent
+  too_big,             // 1009 sent
+  policy,              // 1008 sent (inbound policy close)
+  slow_consumer,       // outbound close-slow-consumer policy
+  handler_exception,   // 1011 sent
+  handshake_refused,   // upgrade refused with an HTTP status
+  handshake_timeout,
+  idle_timeout,
+  ping_timeout,
+  close_timeout,       // our close got no reply in time
+  io_error,            // reset, EPIPE, read/write error
+  peer_eof,            // TCP closed without a close frame
+  shutdown,            // 1001 on graceful stop
+  count_,
+};
+inline constexpr std::size_t close_reason_count = static_cast<std::size_t>(CloseReason::count_);
+const char* to_string(CloseReason r) noexcept;
+
+// Loop-turn latency buckets (microseconds, upper bounds; last is +Inf).
+inline constexpr std::array<std::uint64_t, 12> loop_turn_bounds_us = {
+    1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 25000, UINT64_MAX};
+
+struct ReactorMetrics {
+  Counter links_open;            // gauge
+  Counter links_accepted;
+  Counter links_refused;         // upgrade refused (status sent)
+  Counter handshakes_failed;     // malformed or timed out before 101
+  Counter messages_in;
+  Counter messages_out;
+  Counter bytes_in;              // payload bytes
+  Counter bytes_out;             // wire bytes written
+  Counter queued_bytes;          // gauge: bytes waiting in send queues
+  Counter queued_bytes_high_water;
+  Counter send_backpressured;    // send() answered backpressured
+  Counter send_dropped;          // frames dropped by drop-oldest, or inbound drop-newest
+  Counter inbound_dropped;       // messages dropped by the inbound drop-newest policy
+  Counter paused_links;          // gauge: links whose reading is paused
+  Counter read_pauses;           // times a link's reading was paused (any cause)
+  Counter rate_limited;          // pauses caused by the inbound rate limit
+  Counter pool_exhausted;        // reads deferred because the chunk pool was at its cap
+  Counter loop_wakeups;
+  Counter accept_backoffs;       // EMFILE/ENFILE on accept
+  Counter accept_calls;          // accept4 calls (to see that nothing spins)
+  Counter commands;              // cross-thread commands executed
+  Counter commands_rejected;     // cross-thread command ring full
+  Counter handler_exceptions;
+  std::array<Counter, close_reason_count> closes{};
+  std::array<Counter, loop_turn_bounds_us.size()> loop_turn_us{};
+
+  void closed(CloseReason r) noexcept { closes[static_cast<std::size_t>(r)].add(); }
+  void loop_turn(std::uint64_t us) noexcept {
+    if constexpr (config::metrics) {
+      std::size_t i = 0;
+      while (us > loop_turn_bounds_us[i]) ++i;
+      loop_turn_us[i].add();
+    }
+  }
+};
+
+// Plain copy of the counters, summed over reactors by Server::snapshot().
+struct MetricsSnapshot {
+  std::uint64_t links_open = 0, links_accepted = 0, links_refused = 0, handshakes_failed = 0;
+  std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+  std::uint64_t queued_bytes = 0, queued_bytes_high_water = 0;
+  std::uint64_t send_backpressured = 0, send_dropped = 0, inbound_dropped = 0;
+  std::uint64_t paused_links = 0, read_pauses = 0, rate_limited = 0, pool_exhausted = 0;
+  std::uint64_t loop_wakeups = 0, accept_backoffs = 0, accept_calls = 0;
+  std::uint64_t commands = 0, commands_rejected = 0, handler_exceptions = 0;
+  std::array<std::uint64_t, close_reason_count> closes{};
+  std::array<std::uint64_t, loop_turn_bounds_us.size()> loop_turn_us{};
+
+  void add(const ReactorMetrics& m) noexcept;
+  std::uint64_t closed(CloseReason r) const noexcept { return closes[static_cast<std::size_t>(r)]; }
+};
+
+}  // namespace ringlink

@@ -1,0 +1,249 @@
+#include "engine/server.hpp"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <future>
+
+#include "engine/clock.hpp"
+#include "engine/log.hpp"
+#include "protocol/codec.hpp"
+
+namespace ringlink {
+
+struct Server::Worker {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::atomic<bool> sleeping{false};
+  std::atomic<std::uint64_t> signals{0};
+};
+
+Server::Server(ServerConfig cfg, Handler& handler) : cfg_(std::move(cfg)), handler_(handler) {}
+
+Server::~Server() {
+  if (running_) stop(std::chrono::seconds(1));
+}
+
+int Server::start() {
+  if (running_) return -EALREADY;
+  unsigned n = cfg_.reactors;
+  if (n == 0) {
+    long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+    n = cores > 0 ? static_cast<unsigned>(cores) : 1;
+  }
+  if (n > max_reactors) n = max_reactors;
+
+  std::vector<int> listeners;
+  if (cfg_.listen) {
+    SocketAddress addr;
+    if (int r = resolve_address(cfg_.host, cfg_.port, addr); r < 0) return r;
+    for (unsigned i = 0; i < n; ++i) {
+      int fd = make_listener(addr, n > 1, cfg_.backlog);
+      if (fd < 0) {
+        for (int l : listeners) ::close(l);
+        return fd;
+      }
+      if (i == 0) {
+        port_ = local_port(fd);
+        addr = SocketAddress{};
+        resolve_address(cfg_.host, port_, addr);  // the others join the same port
+      }
+      listeners.push_back(fd);
+    }
+  }
+
+  wants_space_.reset(new std::atomic<bool>[n]);
+  for (unsigned i = 0; i < n; ++i) wants_space_[i].store(false);
+  for (unsigned i = 0; i < n; ++i) reactors_.push_back(std::make_unique<Reactor>(i, cfg_, handler_, this));
+
+  // Each reactor opens its backend and pools on its own thread (mimalloc
+  // heaps belong to the thread that made them).
+  std::vector<std::promise<int>> ready(n);
+  for (unsigned i = 0; i < n; ++i) {
+    const int lfd = cfg_.listen ? listeners[i] : -1;
+    threads_.emplace_back([this, i, lfd, &ready] {
+      Reactor& r = *reactors_[i];
+      const int err = r.open(lfd);
+      ready[i].set_value(err);
+      if (err == 0) r.run();
+    });
+  }
+  int first_error = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    const int err = ready[i].get_future().get();
+    if (err < 0 && first_error == 0) first_error = err;
+  }
+  if (cfg_.inbound_mode == InboundMode::workers) {
+    const unsigned w = cfg_.workers == 0 ? 1 : cfg_.workers;
+    for (unsigned i = 0; i < w; ++i) workers_.push_back(std::make_unique<Worker>());
+    for (unsigned i = 0; i < w; ++i) worker_threads_.emplace_back([this, i] { worker_main(i); });
+  }
+  running_ = true;
+  if (first_error < 0) {
+    stop(std::chrono::milliseconds(0));
+    return first_error;
+  }
+  return 0;
+}
+
+void Server::stop(std::chrono::milliseconds deadline) {
+  if (!running_) return;
+  const std::uint64_t until = steady_now_ms() + static_cast<std::uint64_t>(deadline.count());
+  for (auto& r : reactors_) {
+    Command c;
+    c.kind = Command::Kind::stop;
+    c.deadline_ms = until;
+    // The ring may be momentarily full of sends: retry briefly, never forever.
+    for (int attempt = 0; attempt < 1000 && !r->post(Command{c}); ++attempt)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  workers_stop_.store(true);
+  for (std::size_t i = 0; i < workers_.size(); ++i) notify_worker(static_cast<unsigned>(i));
+  for (auto& t : worker_threads_) t.join();
+  worker_threads_.clear();
+  running_ = false;
+}
+
+SendResult Server::send(LinkId id, std::span<const std::byte> payload, Opcode op) {
+  if (id.reactor() >= reactors_.size() || !reactors_[id.reactor()]->alive(id)) return SendResult::closed;
+  PayloadRef p = PayloadRef::allocate(payload.size());
+  if (!p && !payload.empty()) return SendResult::dropped;
+  if (!payload.empty()) std::memcpy(p.data(), payload.data(), payload.size());
+  return send(id, std::move(p), op);
+}
+
+SendResult Server::send_text(LinkId id, std::string_view text) {
+  return send(id, std::as_bytes(std::span<const char>(text.data(), text.size())), Opcode::text);
+}
+
+SendResult Server::send(LinkId id, PayloadRef payload, Opcode op) {
+  if (id.reactor() >= reactors_.size()) return SendResult::closed;
+  Reactor& r = *reactors_[id.reactor()];
+  if (!r.alive(id)) return SendResult::closed;
+  Command c;
+  c.kind = Command::Kind::send;
+  c.id = id;
+  c.op = op;
+  c.payload = std::move(payload);
+  return r.post(std::move(c)) ? SendResult::queued : SendResult::dropped;
+}
+
+bool Server::close(LinkId id, std::uint16_t code) {
+  if (id.reactor() >= reactors_.size()) return false;
+  Reactor& r = *reactors_[id.reactor()];
+  if (!r.alive(id)) return false;
+  Command c;
+  c.kind = Command::Kind::close;
+  c.id = id;
+  c.code = code;
+  return r.post(std::move(c));
+}
+
+PayloadRef Server::make_frame_payload(std::span<const std::byte> payload, Opcode op) {
+  PayloadRef p = PayloadRef::allocate(payload.size());
+  if (!p && !payload.empty()) return p;
+  if (!payload.empty()) std::memcpy(p.data(), payload.data(), payload.size());
+  FrameHeader h;
+  h.opcode = static_cast<std::uint8_t>(op);
+  h.payload_length = payload.size();
+  FrameEncoder enc;
+  p.frame_header_len() = static_cast<std::uint8_t>(enc.encode_header(p.frame_header_storage(), h));
+  return p;
+}
+
+std::size_t Server::broadcast(std::span<const LinkId> ids, std::span<const std::byte> payload, Opcode op) {
+  PayloadRef p = make_frame_payload(payload, op);
+  if (!p && !payload.empty()) return 0;
+  auto shared_ids = std::make_shared<const std::vector<LinkId>>(ids.begin(), ids.end());
+  std::size_t reached = 0;
+  for (auto& r : reactors_) {
+    Command c;
+    c.kind = Command::Kind::broadcast_ids;
+    c.op = op;
+    c.payload = p;
+    c.ids = shared_ids;
+    if (r->post(std::move(c))) ++reached;
+  }
+  return reached;
+}
+
+std::size_t Server::broadcast_all(std::span<const std::byte> payload, Opcode op) {
+  PayloadRef p = make_frame_payload(payload, op);
+  if (!p && !payload.empty()) return 0;
+  std::size_t reached = 0;
+  for (auto& r : reactors_) {
+    Command c;
+    c.kind = Command::Kind::broadcast_all;
+    c.op = op;
+    c.payload = p;
+    if (r->post(std::move(c))) ++reached;
+  }
+  return reached;
+}
+
+bool Server::connect(const ConnectRequest& req) {
+  if (reactors_.empty()) return false;
+  const std::uint32_t i = next_connect_.fetch_add(1, std::memory_order_relaxed) % reactors_.size();
+  Command c;
+  c.kind = Command::Kind::connect;
+  c.connect = std::make_shared<ConnectRequest>(req);
+  return reactors_[i]->post(std::move(c));
+}
+
+MetricsSnapshot Server::snapshot() const {
+  MetricsSnapshot s;
+  for (const auto& r : reactors_) s.add(r->metrics());
+  return s;
+}
+
+void Server::notify_worker(unsigned worker) noexcept {
+  if (worker >= workers_.size()) return;
+  Worker& w = *workers_[worker];
+  w.signals.fetch_add(1);
+  if (w.sleeping.load()) {
+    std::lock_guard<std::mutex> lock(w.mutex);
+    w.cv.notify_one();
+  }
+}
+
+void Server::request_handoff_space(std::uint32_t reactor) noexcept {
+  wants_space_[reactor].store(true, std::memory_order_release);
+}
+
+// A worker drains its ring of every reactor, then sleeps until a reactor
+// signals (or 100 ms pass, so a lost wake-up costs latency, never liveness).
+void Server::worker_main(unsigned index) {
+  Worker& w = *workers_[index];
+  InboundMessage msg;
+  while (!workers_stop_.load(std::memory_order_acquire)) {
+    const std::uint64_t seen = w.signals.load(std::memory_order_acquire);
+    bool any = false;
+    for (auto& r : reactors_) {
+      bool popped = false;
+      while (r->pop_inbound(index, msg)) {
+        popped = true;
+        try {
+          handler_.on_worker_message(msg.id, msg.payload.bytes(), msg.op, index);
+        } catch (...) {
+          close(msg.id, close_code::internal_error);
+        }
+        msg.payload.reset();
+      }
+      if (popped) {
+        any = true;
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (wants_space_[r->index()].exchange(false, std::memory_order_acq_rel)) r->notify_inbound_space();
+      }
+    }
+    if (any) continue;
+    std::unique_lock<std::mutex> lock(w.mutex);
+    w.sleeping.store(true);
+    if (w.signals.load() == seen && !workers_stop_.load())
+      w.cv.wait_for(lock, std::chrono::milliseconds(100));
+    w.sleeping.store(false, std::memory_order_release);
+  }
+}
+
+}  // namespace ringlink

@@ -1,0 +1,55 @@
+// Runtime configuration: what differs per deployment. Compile-time choices
+// (backend, framing, allocator, buffer and ring sizes) are meson options; see
+// ringlink_config.hpp and the README.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/types.hpp"
+#include "protocol/frame.hpp"
+
+namespace ringlink {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";     // address to listen on
+  std::uint16_t port = 0;             // 0: the kernel picks; Server::port() tells
+  unsigned reactors = 0;              // 0: one per online core
+  int backlog = 4096;
+  bool listen = true;                 // false: client-only engine (no listener)
+
+  // Timeouts in milliseconds; 0 disables.
+  std::uint32_t handshake_timeout_ms = 10'000;  // TCP accept -> complete upgrade
+  std::uint32_t idle_timeout_ms = 0;            // no message from the peer -> close 1001
+  std::uint32_t ping_interval_ms = 0;           // quiet this long -> we send a ping
+  std::uint32_t pong_timeout_ms = 10'000;       // ...and close if nothing arrives after it
+  std::uint32_t close_timeout_ms = 5'000;       // our close frame -> peer's reply or TCP close
+
+  // Outbound: per-link cap on queued bytes; slot count is the send_ring_slots flag.
+  std::uint32_t max_queued_bytes = 1u << 20;
+  OutboundPolicy outbound_policy = OutboundPolicy::reject;
+  std::uint16_t close_slow_code = close_code::policy_violation;  // or try_again_later (1013)
+
+  // Inbound.
+  InboundMode inbound_mode = InboundMode::inline_handler;
+  InboundPolicy inbound_policy = InboundPolicy::pause;
+  unsigned workers = 0;               // worker threads for InboundMode::workers (0: 1)
+  // Per-link inbound rate limit (token buckets); 0 disables. Enforced by
+  // pausing reads until tokens return, never by dropping.
+  double rate_messages_per_s = 0, rate_burst_messages = 0;
+  double rate_bytes_per_s = 0, rate_burst_bytes = 0;
+
+  // Memory caps per reactor.
+  std::uint32_t max_links_per_reactor = 1u << 20;
+  std::uint32_t pool_max_chunks = 16384;        // x chunk_size bytes of receive buffers
+
+  bool tcp_nodelay = true;
+  std::uint32_t accept_backoff_ms = 100;        // after EMFILE/ENFILE
+  // Allowed Origin values for browsers; empty: any. A mismatch is refused 403.
+  std::vector<std::string> allowed_origins;
+  // Serve GET /metrics (Prometheus text) on the same listener.
+  bool metrics_endpoint = false;
+};
+
+}  // namespace ringlink

@@ -1,0 +1,74 @@
+// Small public value types of the engine: link handles, send results,
+// policies, link states.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace ringlink {
+
+// Addresses one link from any thread: reactor index, slot within the
+// reactor, and the slot's generation. A slot is reused after its link is
+// freed, with a new generation, so a stale id never reaches the new link
+// (operations on it answer SendResult::closed / false).
+class LinkId {
+ public:
+  constexpr LinkId() noexcept = default;
+  constexpr LinkId(std::uint32_t reactor, std::uint32_t slot, std::uint32_t generation) noexcept
+      : v_((static_cast<std::uint64_t>(reactor & 0xFF) << 56) |
+           (static_cast<std::uint64_t>(slot & 0xFFFFFF) << 32) | generation) {}
+  static constexpr LinkId from_raw(std::uint64_t v) noexcept { LinkId id; id.v_ = v; return id; }
+
+  constexpr std::uint32_t reactor() const noexcept { return static_cast<std::uint32_t>(v_ >> 56); }
+  constexpr std::uint32_t slot() const noexcept { return static_cast<std::uint32_t>(v_ >> 32) & 0xFFFFFF; }
+  constexpr std::uint32_t generation() const noexcept { return static_cast<std::uint32_t>(v_); }
+  constexpr std::uint64_t raw() const noexcept { return v_; }
+  constexpr bool valid() const noexcept { return generation() != 0; }  // generations start at 1
+  friend constexpr bool operator==(LinkId a, LinkId b) noexcept { return a.v_ == b.v_; }
+
+ private:
+  std::uint64_t v_ = 0;
+};
+
+inline constexpr std::uint32_t max_slots_per_reactor = 1u << 24;
+inline constexpr std::uint32_t max_reactors = 256;
+
+// What send() did with a frame. The caller must look at it ([[nodiscard]]).
+enum class SendResult : std::uint8_t {
+  queued,         // written or queued; it will be sent unless the link closes
+  backpressured,  // refused: the link's send queue is over its byte cap or
+                  // slot count (policy reject); retry after on_drain
+  dropped,        // accepted by dropping older queued frames (drop_oldest),
+                  // or refused because the cross-thread command ring was full
+  closed,         // the link is closing or gone (or the id is stale)
+};
+const char* to_string(SendResult r) noexcept;
+
+// What happens when a link's send queue is full.
+enum class OutboundPolicy : std::uint8_t {
+  reject,         // default: send() answers backpressured, nothing is lost silently
+  drop_oldest,    // unsent data frames are dropped, oldest first, to make room
+  close_slow,     // the slow consumer is closed with close_slow_code (1008 or 1013)
+};
+
+// Where received messages go.
+enum class InboundMode : std::uint8_t {
+  inline_handler, // default: Handler::on_message on the reactor thread
+  workers,        // copied into a bounded ring per worker; Handler::on_worker_message
+};
+
+// What happens when a worker ring is full.
+enum class InboundPolicy : std::uint8_t {
+  pause,          // default, lossless: stop reading this link; TCP pushes back
+  drop_newest,    // the message is dropped and counted
+  close,          // the link is closed with 1008
+};
+
+enum class LinkState : std::uint8_t { handshaking, open, closing, closed };
+
+}  // namespace ringlink
+
+template <>
+struct std::hash<ringlink::LinkId> {
+  std::size_t operator()(ringlink::LinkId id) const noexcept { return std::hash<std::uint64_t>{}(id.raw()); }
+};
