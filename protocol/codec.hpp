@@ -30,7 +30,13 @@ namespace ringlink {
 //    stream every frame. `in` may be modified (unmasked in place).
 //  reset(): forget any partial frame.
 //  encode_header(out, header): writes header bytes (header.payload_length,
-//    fin, rsv, opcode, masked/mask) and returns how many (2..14).
+//    fin, rsv, opcode, masked/mask) and returns how many (2..14), or 0 when
+//    the header cannot be encoded (payload_length >= 2^63, or a control
+//    opcode with payload_length > 125).
+//  Both decoders report the structural errors of frame.hpp (FrameError) at
+//  the same byte and with the same value, and nothing else: RSV bits,
+//  unknown opcodes, masking direction and fragment order are the session's.
+//  After an error, decode() repeats it (consuming nothing) until reset().
 template <typename D>
 concept FrameDecoderLike = requires(D d, std::span<std::byte> in, std::size_t hold_limit) {
   { d.decode(in, hold_limit) } -> std::same_as<DecodeResult>;

@@ -22,10 +22,13 @@ class NativeDecoder {
   FrameHeader current_{};
   std::uint64_t remaining_ = 0;  // payload bytes of current_ not yet handed out
   bool in_frame_ = false;
+  FrameError error_ = FrameError::none;  // sticky until reset()
 };
 
 class NativeEncoder {
  public:
+  // Returns 0 (nothing usable written) when the header cannot be encoded:
+  // payload_length >= 2^63, or a control opcode with payload_length > 125.
   std::size_t encode_header(std::span<std::byte, max_frame_header> out,
                             const FrameHeader& h) noexcept;
 };
