@@ -72,7 +72,9 @@ test-tsan:
 FUZZ_BUILD = build/fuzz
 FUZZ_TARGETS = fuzz_handshake fuzz_frame_decoder fuzz_differential fuzz_session
 fuzz: deps
-	[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true -Dwerror=$(WERROR) --buildtype=debugoptimized
+	[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true -Dwerror=$(WERROR) \
+	  --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+	  -Dcpp_args=-fsanitize=fuzzer-no-link
 	ninja -C $(FUZZ_BUILD) -j$(JOBS) $(addprefix tests/fuzz/,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  work=$$(mktemp -d); cp -r tests/fuzz/corpus/$$t/. $$work/ 2>/dev/null || true; \

@@ -1100,9 +1100,12 @@ void Reactor::after_sent(Link& l, std::size_t n) noexcept {
 void Reactor::arm_timer(Link& l) noexcept {
   if (l.state_ == LinkState::closed) return;
   const std::uint64_t now = now_ms_;
-  auto at = [&](std::uint32_t since32, std::uint32_t after) -> std::uint64_t {
-    const std::uint32_t elapsed = ms32() - since32;
-    return now - elapsed + after;
+  // Link times are 32-bit reactor milliseconds; their signed distance from
+  // now is exact for spans under 24 days, and may point into the future (an
+  // application timer).
+  auto at = [&](std::uint32_t t32, std::uint32_t after) -> std::uint64_t {
+    const std::int64_t delta = static_cast<std::int32_t>(t32 - ms32());
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(now) + delta) + after;
   };
   std::uint64_t due = UINT64_MAX;
   auto consider = [&](std::uint64_t t) { due = std::min(due, t); };
@@ -1196,8 +1199,12 @@ void Reactor::on_timer(Link& l) noexcept {
       break;
     case LinkState::closing:
       if (elapsed(l.mark_ms_) >= (cfg_.close_timeout_ms ? cfg_.close_timeout_ms : 5000)) {
-        const auto why = static_cast<CloseReason>(l.close_reason_);
-        close_now(l, (l.flags_ & Link::f_write_shut) ? why : CloseReason::close_timeout, l.close_code_);
+        // The cause stays the reason (slow consumer, protocol error...); a
+        // close the application started that the peer never answered is a
+        // close timeout.
+        auto why = static_cast<CloseReason>(l.close_reason_);
+        if (why == CloseReason::local_close && !(l.flags_ & Link::f_write_shut)) why = CloseReason::close_timeout;
+        close_now(l, why, l.close_code_);
         return;
       }
       break;

@@ -1,0 +1,253 @@
+// One reactor driven turn by turn from the test thread with a manual clock:
+// timeouts without sleeping, and fairness counted in loop turns.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "engine/clock.hpp"
+#include "engine/reactor.hpp"
+#include "tests/engine/raw_client.hpp"
+
+using namespace ringlink;
+using ringlink::test::RawClient;
+
+namespace {
+
+class Harness {
+ public:
+  Harness(ServerConfig cfg, Handler& h) : cfg_(std::move(cfg)) {
+    SocketAddress a;
+    EXPECT_EQ(resolve_address("127.0.0.1", 0, a), 0);
+    const int fd = make_listener(a, false, 128);
+    EXPECT_GE(fd, 0);
+    port_ = local_port(fd);
+    ManualClock::global().set(1'000'000);
+    reactor_ = std::make_unique<Reactor>(0, cfg_, h, nullptr);
+    reactor_->set_clock(&ManualClock::global_now_ms);
+    EXPECT_EQ(reactor_->open(fd), 0);
+  }
+  std::uint16_t port() const { return port_; }
+  Reactor& reactor() { return *reactor_; }
+  void advance(std::uint64_t ms) { ManualClock::global().advance(ms); }
+  void pump(int turns = 3) {
+    for (int i = 0; i < turns; ++i) reactor_->run_once(1);
+  }
+  // Runs turns until `p` holds (bounded); returns the turns it took or -1.
+  template <class P>
+  int pump_until(P p, int max_turns = 5000) {
+    for (int i = 0; i < max_turns; ++i) {
+      if (p()) return i;
+      reactor_->run_once(1);
+    }
+    return p() ? max_turns : -1;
+  }
+  bool open(RawClient& c, std::string_view path = "/") {
+    if (!c.send_upgrade(port_, path)) return false;
+    if (pump_until([&] { return c.readable(); }) < 0) return false;
+    return c.read_status(100) == 101;
+  }
+  std::optional<test::RawFrame> next_frame(RawClient& c) {
+    if (pump_until([&] { return c.readable(); }, 2000) < 0) return std::nullopt;
+    return c.read_frame(100);
+  }
+  bool eof(RawClient& c) {
+    if (pump_until([&] { return c.readable(); }, 2000) < 0) return false;
+    return c.wait_eof(100);
+  }
+
+ private:
+  ServerConfig cfg_;
+  std::uint16_t port_ = 0;
+  std::unique_ptr<Reactor> reactor_;
+};
+
+struct Echo : Handler {
+  int timers = 0;
+  void on_message(Link& l, std::span<std::byte> p, Opcode op) override {
+    std::string_view s(reinterpret_cast<const char*>(p.data()), p.size());
+    if (op == Opcode::text && s == "close-me") {
+      l.close(4001, "bye");
+      return;
+    }
+    if (op == Opcode::text && s == "timer") {
+      l.set_timer(5000);
+      return;
+    }
+    if (op == Opcode::binary) return;  // floods are counted, not echoed
+    (void)l.send(p, op);
+  }
+  void on_timer(Link& l) override {
+    ++timers;
+    (void)l.send_text("tick");
+  }
+};
+
+}  // namespace
+
+// No message for idle_timeout: the server closes with 1001; not a tick early.
+TEST(ReactorTimers, IdleTimeoutCloses1001) {
+  ServerConfig cfg;
+  cfg.idle_timeout_ms = 1000;
+  Echo h;
+  Harness t(cfg, h);
+  RawClient c;
+  ASSERT_TRUE(t.open(c));
+  t.advance(990);
+  t.pump();
+  EXPECT_FALSE(c.readable());
+  t.advance(20);
+  auto f = t.next_frame(c);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode, 8);
+  EXPECT_EQ(f->close_code(), 1001);
+  ASSERT_TRUE(c.send_close(1001));
+  EXPECT_TRUE(t.eof(c));  // the server half-closed after the handshake
+  c.close();
+  t.pump();
+  EXPECT_EQ(t.reactor().metrics().closes[static_cast<int>(CloseReason::idle_timeout)].get(), 1u);
+}
+
+// A quiet peer gets a ping; one that never answers is dropped after
+// pong_timeout; one that answers stays.
+TEST(ReactorTimers, PingThenPongTimeout) {
+  ServerConfig cfg;
+  cfg.ping_interval_ms = 1000;
+  cfg.pong_timeout_ms = 500;
+  Echo h;
+  Harness t(cfg, h);
+  RawClient silent, alive;
+  ASSERT_TRUE(t.open(silent));
+  ASSERT_TRUE(t.open(alive));
+  t.advance(1001);
+  auto p1 = t.next_frame(silent);
+  auto p2 = t.next_frame(alive);
+  ASSERT_TRUE(p1 && p2);
+  EXPECT_EQ(p1->opcode, 9);
+  EXPECT_EQ(p2->opcode, 9);
+  ASSERT_TRUE(alive.send(10, p2->payload));
+  t.pump();
+  t.advance(490);
+  t.pump();
+  EXPECT_FALSE(silent.readable());
+  t.advance(20);
+  EXPECT_TRUE(t.eof(silent));
+  EXPECT_EQ(t.reactor().metrics().closes[static_cast<int>(CloseReason::ping_timeout)].get(), 1u);
+  ASSERT_TRUE(alive.send_text("still"));
+  auto f = t.next_frame(alive);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->text(), "still");
+  EXPECT_EQ(t.reactor().links_open(), 1u);
+}
+
+// Slowloris: one byte of the request per 100 ms. The handshake timeout ends
+// it with 408 while another link is served as usual.
+TEST(ReactorTimers, SlowlorisGets408) {
+  ServerConfig cfg;
+  cfg.handshake_timeout_ms = 10'000;
+  Echo h;
+  Harness t(cfg, h);
+  RawClient other;
+  ASSERT_TRUE(t.open(other));
+  RawClient slow;
+  ASSERT_TRUE(slow.connect(t.port()));
+  // A request that never ends: one more byte of a header line each time.
+  const std::string req = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + std::string(200, 'a');
+  int status = 0;
+  for (std::size_t i = 0; i < req.size() && status == 0; ++i) {
+    slow.write_all(std::string_view(req).substr(i, 1));
+    t.advance(100);
+    t.pump(1);
+    if (slow.readable()) status = slow.read_status(100);
+    if (i % 20 == 0) {
+      ASSERT_TRUE(other.send_text("x"));
+      auto f = t.next_frame(other);
+      ASSERT_TRUE(f);
+      EXPECT_EQ(f->text(), "x");
+    }
+  }
+  EXPECT_EQ(status, 408);
+  EXPECT_EQ(t.reactor().metrics().handshakes_failed.get(), 1u);
+}
+
+// We close; the peer never answers: the link is dropped after close_timeout.
+TEST(ReactorTimers, CloseTimeout) {
+  ServerConfig cfg;
+  cfg.close_timeout_ms = 2000;
+  Echo h;
+  Harness t(cfg, h);
+  RawClient c;
+  ASSERT_TRUE(t.open(c));
+  ASSERT_TRUE(c.send_text("close-me"));
+  auto f = t.next_frame(c);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->close_code(), 4001);
+  EXPECT_EQ(f->text().substr(2), "bye");
+  t.advance(1990);
+  t.pump();
+  EXPECT_FALSE(c.readable());
+  t.advance(20);
+  EXPECT_TRUE(t.eof(c));
+  EXPECT_EQ(t.reactor().metrics().closes[static_cast<int>(CloseReason::close_timeout)].get(), 1u);
+}
+
+// Link::set_timer fires on_timer once, at its time.
+TEST(ReactorTimers, ApplicationTimer) {
+  ServerConfig cfg;
+  Echo h;
+  Harness t(cfg, h);
+  RawClient c;
+  ASSERT_TRUE(t.open(c));
+  ASSERT_TRUE(c.send_text("timer"));
+  t.pump();
+  t.advance(4990);
+  t.pump();
+  EXPECT_EQ(h.timers, 0);
+  t.advance(20);
+  auto f = t.next_frame(c);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->text(), "tick");
+  EXPECT_EQ(h.timers, 1);
+}
+
+// Fairness: with megabytes waiting on a flooding link, a quiet link's
+// message is answered within two loop turns, long before the flood is read.
+TEST(ReactorFairness, QuietLinkServedWithinTwoTurns) {
+  ServerConfig cfg;
+  struct Counting : Echo {
+    std::size_t flood_messages = 0;
+    void on_message(Link& l, std::span<std::byte> p, Opcode op) override {
+      if (op == Opcode::binary) {
+        ++flood_messages;
+        return;
+      }
+      Echo::on_message(l, p, op);
+    }
+  } h;
+  Harness t(cfg, h);
+  RawClient flood, quiet;
+  ASSERT_TRUE(t.open(flood));
+  ASSERT_TRUE(t.open(quiet));
+  // Fill the flood link's socket buffers without letting the reactor run.
+  std::vector<std::byte> payload(1000, std::byte{1});
+  const auto frame = RawClient::frame(2, payload);
+  int flags = fcntl(flood.fd(), F_GETFL);
+  fcntl(flood.fd(), F_SETFL, flags | O_NONBLOCK);
+  std::size_t frames_written = 0;
+  for (;;) {
+    ssize_t w = ::send(flood.fd(), frame.data(), frame.size(), MSG_NOSIGNAL);
+    if (w != static_cast<ssize_t>(frame.size())) break;  // buffers full (a partial frame is fine)
+    ++frames_written;
+  }
+  ASSERT_GT(frames_written, 3 * config::read_budget / frame.size());
+  ASSERT_TRUE(quiet.send_text("quiet"));
+  const int turns = t.pump_until([&] { return quiet.readable(); }, 1000);
+  ASSERT_GE(turns, 0);
+  EXPECT_LE(turns, 2);
+  EXPECT_LT(h.flood_messages, frames_written) << "the flood must still be unread";
+  auto f = quiet.read_frame(100);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->text(), "quiet");
+}

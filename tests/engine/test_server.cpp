@@ -1,0 +1,579 @@
+// Engine behaviour over loopback with in-process servers and a raw client:
+// echo, backpressure policies, lossless inbound hand-off, fairness,
+// cross-thread sends and broadcast, handler exceptions, stale ids, graceful
+// stop. Every wait is bounded.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/server.hpp"
+#include "tests/engine/raw_client.hpp"
+
+using namespace std::chrono_literals;
+using namespace ringlink;
+using ringlink::test::RawClient;
+using ringlink::test::RawFrame;
+
+namespace {
+
+constexpr auto kWait = 10s;
+
+// Waits (bounded) for a predicate polled every millisecond.
+template <class Pred>
+bool eventually(Pred p, std::chrono::milliseconds limit = kWait) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (p()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return p();
+}
+
+std::vector<std::byte> seq_payload(std::uint32_t seq, std::size_t size) {
+  std::vector<std::byte> b(std::max<std::size_t>(size, 4));
+  std::memcpy(b.data(), &seq, 4);
+  for (std::size_t i = 4; i < b.size(); ++i) b[i] = std::byte(static_cast<unsigned char>(seq + i));
+  return b;
+}
+std::uint32_t seq_of(const std::vector<std::byte>& b) {
+  std::uint32_t s = 0;
+  std::memcpy(&s, b.data(), 4);
+  return s;
+}
+
+struct EchoHandler : Handler {
+  std::atomic<int> opened{0}, closed{0};
+  std::mutex m;
+  std::vector<LinkId> ids;
+  std::vector<std::uint16_t> close_codes;
+  void on_open(Link& l) override {
+    std::lock_guard g(m);
+    ids.push_back(l.id());
+    opened++;
+  }
+  void on_message(Link& l, std::span<std::byte> p, Opcode op) override {
+    std::string_view s(reinterpret_cast<const char*>(p.data()), p.size());
+    if (op == Opcode::text && s == "boom") throw std::runtime_error("handler failure");
+    (void)l.send(p, op);
+  }
+  void on_close(Link&, std::uint16_t code, std::string_view) override {
+    std::lock_guard g(m);
+    close_codes.push_back(code);
+    closed++;
+  }
+};
+
+ServerConfig test_config(unsigned reactors = 1) {
+  ServerConfig cfg;
+  cfg.port = 0;
+  cfg.reactors = reactors;
+  return cfg;
+}
+
+}  // namespace
+
+// Echo of every length form through the engine, fragmented input reassembled.
+TEST(Server, EchoesAllLengthFormsAndFragments) {
+  EchoHandler h;
+  Server s(test_config(2), h);
+  ASSERT_EQ(s.start(), 0);
+  RawClient c;
+  ASSERT_EQ(c.open(s.port()), 101);
+  for (std::size_t n : {0u, 1u, 125u, 126u, 127u, 65535u, 65536u, 200000u}) {
+    auto p = seq_payload(static_cast<std::uint32_t>(n), n);
+    if (n == 0) p.clear();
+    ASSERT_TRUE(c.send_binary(p));
+    auto f = c.read_frame();
+    ASSERT_TRUE(f) << n;
+    EXPECT_EQ(f->opcode, 2);
+    EXPECT_EQ(f->payload, p) << n;
+  }
+  // Three fragments with a ping in between.
+  auto a = test::bytes_of("frag-"), b = test::bytes_of("men"), d = test::bytes_of("ted");
+  ASSERT_TRUE(c.send(1, a, false));
+  ASSERT_TRUE(c.send(9, test::bytes_of("p")));
+  ASSERT_TRUE(c.send(0, b, false));
+  ASSERT_TRUE(c.send(0, d, true));
+  auto pong = c.read_frame();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->opcode, 10);
+  EXPECT_EQ(pong->text(), "p");
+  auto msg = c.read_frame();
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(msg->text(), "frag-mented");
+  ASSERT_TRUE(c.send_close(1000));
+  auto cl = c.read_frame();
+  ASSERT_TRUE(cl);
+  EXPECT_EQ(cl->opcode, 8);
+  EXPECT_EQ(cl->close_code(), 1000);
+  EXPECT_TRUE(c.wait_eof());
+  s.stop(500ms);
+  EXPECT_EQ(s.snapshot().closed(CloseReason::peer_close), 1u);
+}
+
+// A throwing handler closes its own link with 1011; a neighbour is untouched.
+TEST(Server, HandlerExceptionClosesOnlyThatLink) {
+  EchoHandler h;
+  Server s(test_config(1), h);
+  ASSERT_EQ(s.start(), 0);
+  RawClient bad, good;
+  ASSERT_EQ(bad.open(s.port()), 101);
+  ASSERT_EQ(good.open(s.port()), 101);
+  ASSERT_TRUE(bad.send_text("boom"));
+  auto f = bad.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode, 8);
+  EXPECT_EQ(f->close_code(), 1011);
+  ASSERT_TRUE(good.send_text("still here"));
+  auto g = good.read_frame();
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->text(), "still here");
+  EXPECT_EQ(s.snapshot().handler_exceptions, 1u);
+  s.stop(500ms);
+}
+
+// Protocol violations get their close code and counter; other links go on.
+TEST(Server, ProtocolErrorsCloseWithTheRightCode) {
+  EchoHandler h;
+  Server s(test_config(1), h);
+  ASSERT_EQ(s.start(), 0);
+  struct Case { std::vector<std::byte> bytes; std::uint16_t code; CloseReason reason; };
+  std::vector<std::byte> bad_utf8 = {std::byte(0xC0), std::byte(0xAF)};
+  std::vector<Case> cases = {
+      {RawClient::frame(1, bad_utf8), 1007, CloseReason::invalid_utf8},
+      {RawClient::frame(2, test::bytes_of("x"), true, /*mask=*/false), 1002, CloseReason::protocol_error},
+      {RawClient::frame(3, {}), 1002, CloseReason::protocol_error},
+      {RawClient::frame(0, test::bytes_of("x")), 1002, CloseReason::protocol_error},
+  };
+  RawClient bystander;
+  ASSERT_EQ(bystander.open(s.port()), 101);
+  for (auto& tc : cases) {
+    RawClient c;
+    ASSERT_EQ(c.open(s.port()), 101);
+    ASSERT_TRUE(c.write_bytes(tc.bytes.data(), tc.bytes.size()));
+    auto f = c.read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->opcode, 8);
+    EXPECT_EQ(f->close_code(), tc.code);
+    EXPECT_TRUE(c.wait_eof());
+  }
+  // Oversized: a header announcing more than max_message_size.
+  {
+    RawClient c;
+    ASSERT_EQ(c.open(s.port()), 101);
+    // The header and one payload byte: the decoder reports a frame once
+    // payload arrives, and the session refuses it before reading the rest.
+    std::byte hdr[15] = {std::byte(0x82), std::byte(0xFF)};
+    const std::uint64_t len = config::max_message_size + 1;
+    for (int i = 0; i < 8; ++i) hdr[2 + i] = std::byte((len >> (56 - 8 * i)) & 0xFF);
+    ASSERT_TRUE(c.write_bytes(hdr, sizeof hdr));
+    auto f = c.read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->close_code(), 1009);
+  }
+  ASSERT_TRUE(bystander.send_text("fine"));
+  auto g = bystander.read_frame();
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->text(), "fine");
+  ASSERT_TRUE(eventually([&] { return s.snapshot().closed(CloseReason::protocol_error) == 3; }));
+  auto m = s.snapshot();
+  EXPECT_EQ(m.closed(CloseReason::invalid_utf8), 1u);
+  EXPECT_EQ(m.closed(CloseReason::too_big), 1u);
+  s.stop(500ms);
+}
+
+// Upgrade refusals carry the exact status.
+TEST(Server, RefusesBadUpgradesWithTheirStatus) {
+  struct Refuser : EchoHandler {
+    UpgradeDecision on_upgrade(const UpgradeRequestParser& req) override {
+      if (req.path() == "/private") return UpgradeDecision::refuse(401, "no\n");
+      return UpgradeDecision::accept();
+    }
+  } h;
+  ServerConfig cfg = test_config(1);
+  cfg.allowed_origins = {"https://good.example"};
+  Server s(cfg, h);
+  ASSERT_EQ(s.start(), 0);
+  {
+    RawClient c;
+    EXPECT_EQ(c.open(s.port(), "/private", "Origin: https://good.example\r\n"), 401);
+  }
+  {
+    RawClient c;
+    EXPECT_EQ(c.open(s.port(), "/", "Origin: https://evil.example\r\n"), 403);
+  }
+  {
+    RawClient c;
+    EXPECT_EQ(c.open(s.port(), "/", "Origin: https://good.example\r\n"), 101);
+  }
+  {
+    RawClient c;
+    ASSERT_TRUE(c.connect(s.port()));
+    ASSERT_TRUE(c.write_all("POST / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_EQ(c.read_status(), 405);
+  }
+  {
+    RawClient c;
+    ASSERT_TRUE(c.connect(s.port()));
+    ASSERT_TRUE(c.write_all("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"));
+    EXPECT_EQ(c.read_status(), 426);
+    EXPECT_NE(c.last_head().find("Sec-WebSocket-Version: 13"), std::string::npos);
+  }
+  {
+    RawClient c;
+    ASSERT_TRUE(c.connect(s.port()));
+    std::string big = "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(config::max_header_bytes, 'a') + "\r\n\r\n";
+    ASSERT_TRUE(c.write_all(big.substr(0, config::max_header_bytes + 100)));
+    EXPECT_EQ(c.read_status(), 431);
+  }
+  auto m = s.snapshot();
+  EXPECT_EQ(m.links_refused, 2u);
+  s.stop(500ms);
+}
+
+// Outbound, policy reject: a peer that stops reading turns sends into
+// backpressured, queues stay under their caps, on_drain fires once it reads.
+TEST(Server, BackpressureRejectThenDrain) {
+  struct Pusher : Handler {
+    std::atomic<int> backpressured{0}, drained{0};
+    std::atomic<std::size_t> max_queued{0};
+    std::atomic<std::uint32_t> sent{0};
+    void push(Link& l) {
+      for (;;) {
+        auto p = seq_payload(sent.load(), 4096);
+        SendResult r = l.send(p);
+        max_queued = std::max(max_queued.load(), l.queued_bytes());
+        if (r == SendResult::backpressured) {
+          backpressured++;
+          return;
+        }
+        ASSERT_EQ(r, SendResult::queued);
+        sent++;
+      }
+    }
+    void on_open(Link& l) override { push(l); }
+    void on_drain(Link& l) override {
+      drained++;
+      if (drained < 3) push(l);
+    }
+  } h;
+  ServerConfig cfg = test_config(1);
+  cfg.max_queued_bytes = 256 * 1024;
+  Server s(cfg, h);
+  ASSERT_EQ(s.start(), 0);
+  RawClient c;
+  c.set_recv_buffer(4096);
+  ASSERT_EQ(c.open(s.port()), 101);
+  ASSERT_TRUE(eventually([&] { return h.backpressured.load() == 1; }));
+  EXPECT_LE(h.max_queued.load(), cfg.max_queued_bytes + 4096 + 16);
+  EXPECT_LE(s.snapshot().queued_bytes_high_water, cfg.max_queued_bytes + 4096 + 16);
+  // The reader resumes: every message arrives in order, on_drain fires.
+  std::uint32_t expect = 0;
+  while (h.drained.load() < 3 || expect < h.sent.load()) {
+    auto f = c.read_frame();
+    ASSERT_TRUE(f) << "after " << expect;
+    ASSERT_EQ(seq_of(f->payload), expect);
+    ++expect;
+  }
+  EXPECT_EQ(h.drained.load(), 3);
+  EXPECT_GT(s.snapshot().send_backpressured, 0u);
+  s.stop(500ms);
+}
+
+// Outbound, drop_oldest: sends keep succeeding, older frames are dropped
+// (counted), what arrives is in order.
+TEST(Server, BackpressureDropOldest) {
+  struct Pusher : Handler {
+    std::atomic<int> dropped{0};
+    std::atomic<std::uint32_t> sent{0};
+    void on_open(Link& l) override {
+      for (std::uint32_t i = 0; i < 2000; ++i) {
+        auto p = seq_payload(i, 4096);
+        SendResult r = l.send(p);
+        if (r == SendResult::dropped) dropped++;
+        if (r != SendResult::backpressured) sent++;
+      }
+    }
+  } h;
+  ServerConfig cfg = test_config(1);
+  cfg.max_queued_bytes = 64 * 1024;
+  cfg.outbound_policy = OutboundPolicy::drop_oldest;
+  Server s(cfg, h);
+  ASSERT_EQ(s.start(), 0);
+  RawClient c;
+  c.set_recv_buffer(4096);
+  ASSERT_EQ(c.open(s.port()), 101);
+  ASSERT_TRUE(eventually([&] { return h.sent.load() == 2000; }));
+  EXPECT_GT(h.dropped.load(), 0);
+  std::uint32_t last = 0, got = 0;
+  bool first = true;
+  while (auto f = c.read_frame(500)) {
+    const std::uint32_t q = seq_of(f->payload);
+    if (!first) {
+      EXPECT_GT(q, last);
+    }
+    first = false;
+    last = q;
+    ++got;
+  }
+  EXPECT_EQ(last, 1999u);  // the newest always survives
+  EXPECT_LT(got, 2000u);
+  EXPECT_GT(s.snapshot().send_dropped, 0u);
+  s.stop(500ms);
+}
+
+// Outbound, close_slow: the slow consumer is closed with the configured code.
+TEST(Server, BackpressureCloseSlowConsumer) {
+  struct Pusher : Handler {
+    std::atomic<int> closed_result{0};
+    std::atomic<std::uint16_t> code{0};
+    void on_open(Link& l) override {
+      for (int i = 0; i < 4000; ++i) {
+        auto p = seq_payload(static_cast<std::uint32_t>(i), 4096);
+        if (l.send(p) == SendResult::closed) {
+          closed_result++;
+          return;
+        }
+      }
+    }
+    void on_close(Link&, std::uint16_t c, std::string_view) override { code = c; }
+  } h;
+  ServerConfig cfg = test_config(1);
+  cfg.max_queued_bytes = 64 * 1024;
+  cfg.outbound_policy = OutboundPolicy::close_slow;
+  cfg.close_slow_code = close_code::try_again_later;
+  cfg.close_timeout_ms = 300;
+  Server s(cfg, h);
+  ASSERT_EQ(s.start(), 0);
+  RawClient c;
+  c.set_recv_buffer(4096);
+  ASSERT_EQ(c.open(s.port()), 101);
+  ASSERT_TRUE(eventually([&] { return h.closed_result.load() == 1; }));
+  // Reading now, the peer finds the close frame after the queued data.
+  std::uint16_t seen = 0;
+  while (auto f = c.read_frame(2000)) {
+    if (f->opcode == 8) {
+      seen = f->close_code();
+      break;
+    }
+  }
+  EXPECT_EQ(seen, 1013);
+  ASSERT_TRUE(eventually([&] { return h.code.load() != 0; }));
+  EXPECT_EQ(s.snapshot().closed(CloseReason::slow_consumer), 1u);
+  s.stop(500ms);
+}
+
+// Inbound, lossless: a slow worker and a fast sender. Every message arrives
+// in order, reading pauses, and the server's receive buffers stay bounded.
+TEST(Server, LosslessInboundHandoffPausesReading) {
+  struct Slow : Handler {
+    std::atomic<std::uint32_t> received{0};
+    std::atomic<bool> in_order{true};
+    void on_worker_message(LinkId, std::span<std::byte> p, Opcode, unsigned) override {
+      std::uint32_t q;
+      std::memcpy(&q, p.data(), 4);
+      if (q != received.load()) in_order = false;
+      received++;
+      if (q % 64 == 0) std::this_thread::sleep_for(1ms);
+    }
+  } h;
+  ServerConfig cfg = test_config(1);
+  cfg.inbound_mode = InboundMode::workers;
+  cfg.workers = 1;
+  Server s(cfg, h);
+  ASSERT_EQ(s.start(), 0);
+  RawClient c;
+  ASSERT_EQ(c.open(s.port()), 101);
+  constexpr std::uint32_t n = 20000;
+  std::thread writer([&] {
+    for (std::uint32_t i = 0; i < n; ++i) {
+      auto p = seq_payload(i, 64);
+      if (!c.send_binary(p)) return;
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return h.received.load() == n; }, 30s)) << h.received.load();
+  writer.join();
+  EXPECT_TRUE(h.in_order.load());
+  auto m = s.snapshot();
+  EXPECT_GT(m.read_pauses, 0u);
+  EXPECT_EQ(m.inbound_dropped, 0u);
+  EXPECT_EQ(m.messages_in, n);
+  EXPECT_LE(s.reactor(0).pool().high_water(), 4u);  // one link: a chunk or two at a time
+  s.stop(500ms);
+}
+
+// Cross-thread sends and broadcast from several threads reach every link.
+TEST(Server, CrossThreadSendsAndBroadcast) {
+  EchoHandler h;
+  Server s(test_config(2), h);
+  ASSERT_EQ(s.start(), 0);
+  constexpr int links = 4, threads = 4, per_thread = 200;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < links; ++i) {
+    clients.push_back(std::make_unique<RawClient>());
+    ASSERT_EQ(clients.back()->open(s.port()), 101);
+  }
+  ASSERT_TRUE(eventually([&] { return h.opened.load() == links; }));
+  std::vector<LinkId> ids;
+  {
+    std::lock_guard g(h.m);
+    ids = h.ids;
+  }
+  std::vector<std::thread> senders;
+  std::atomic<int> rejected{0};
+  for (int t = 0; t < threads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        for (LinkId id : ids) {
+          auto r = s.send_text(id, "t" + std::to_string(t));
+          if (r != SendResult::queued) rejected++;
+        }
+        if (i % 50 == 0) s.broadcast_all(test::bytes_of("all"), Opcode::text);
+        if (i % 50 == 25) s.broadcast(ids, test::bytes_of("some"), Opcode::text);
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  EXPECT_EQ(rejected.load(), 0);
+  const int expected = threads * per_thread + threads * (per_thread / 50) * 2;
+  for (auto& c : clients) {
+    int got = 0;
+    while (got < expected) {
+      auto f = c->read_frame();
+      ASSERT_TRUE(f) << got;
+      ++got;
+    }
+  }
+  s.stop(500ms);
+}
+
+// A stale id (link gone, slot reused) reaches nothing.
+TEST(Server, StaleLinkIdIsDetected) {
+  EchoHandler h;
+  Server s(test_config(1), h);
+  ASSERT_EQ(s.start(), 0);
+  LinkId old;
+  {
+    RawClient c;
+    ASSERT_EQ(c.open(s.port()), 101);
+    ASSERT_TRUE(eventually([&] { return h.opened.load() == 1; }));
+    std::lock_guard g(h.m);
+    old = h.ids[0];
+  }
+  ASSERT_TRUE(eventually([&] { return h.closed.load() == 1; }));
+  RawClient c2;
+  ASSERT_EQ(c2.open(s.port()), 101);
+  ASSERT_TRUE(eventually([&] { return h.opened.load() == 2; }));
+  LinkId fresh;
+  {
+    std::lock_guard g(h.m);
+    fresh = h.ids[1];
+  }
+  EXPECT_EQ(fresh.slot(), old.slot());
+  EXPECT_NE(fresh.generation(), old.generation());
+  EXPECT_EQ(s.send_text(old, "ghost"), SendResult::closed);
+  EXPECT_FALSE(s.close(old));
+  EXPECT_EQ(s.send_text(fresh, "real"), SendResult::queued);
+  auto f = c2.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->text(), "real");
+  s.stop(500ms);
+}
+
+// Graceful stop with messages in flight: every message send() reported
+// queued reaches the peer before the 1001 close.
+TEST(Server, GracefulStopDeliversQueuedMessages) {
+  EchoHandler h;
+  Server s(test_config(1), h);
+  ASSERT_EQ(s.start(), 0);
+  RawClient c;
+  c.set_recv_buffer(4096);
+  ASSERT_EQ(c.open(s.port()), 101);
+  ASSERT_TRUE(eventually([&] { return h.opened.load() == 1; }));
+  LinkId id;
+  {
+    std::lock_guard g(h.m);
+    id = h.ids[0];
+  }
+  std::uint32_t queued = 0;
+  for (std::uint32_t i = 0; i < 300; ++i) {
+    auto p = seq_payload(i, 1000);
+    if (s.send(id, p) == SendResult::queued) ++queued;
+  }
+  std::thread stopper([&] { s.stop(5s); });
+  std::uint32_t got = 0;
+  std::uint16_t close_code = 0;
+  while (auto f = c.read_frame(3000)) {
+    if (f->opcode == 8) {
+      close_code = f->close_code();
+      c.send_close(close_code);
+      c.close();
+      break;
+    }
+    EXPECT_EQ(seq_of(f->payload), got);
+    ++got;
+  }
+  stopper.join();
+  EXPECT_EQ(got, queued);
+  EXPECT_EQ(close_code, 1001);
+}
+
+// Our own client against our own server: open, echo, close both ways.
+TEST(Client, TalksToOurServer) {
+  EchoHandler server_handler;
+  Server srv(test_config(1), server_handler);
+  ASSERT_EQ(srv.start(), 0);
+
+  struct ClientHandler : Handler {
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<std::string> got;
+    bool opened = false, closed = false;
+    std::uint16_t code = 0;
+    void on_open(Link& l) override {
+      (void)l.send_text("hello");
+      std::vector<std::byte> big(100000, std::byte{7});
+      (void)l.send(big);
+      std::lock_guard g(m);
+      opened = true;
+      cv.notify_all();
+    }
+    void on_message(Link& l, std::span<std::byte> p, Opcode) override {
+      std::lock_guard g(m);
+      got.emplace_back(reinterpret_cast<const char*>(p.data()), p.size());
+      if (got.size() == 2) l.close(4002, "done");
+      cv.notify_all();
+    }
+    void on_close(Link&, std::uint16_t c, std::string_view) override {
+      std::lock_guard g(m);
+      closed = true;
+      code = c;
+      cv.notify_all();
+    }
+  } ch;
+  ServerConfig ccfg = test_config(1);
+  ccfg.listen = false;
+  Server cli(ccfg, ch);
+  ASSERT_EQ(cli.start(), 0);
+  ConnectRequest req;
+  ASSERT_EQ(resolve_address("127.0.0.1", srv.port(), req.address), 0);
+  req.host_header = "127.0.0.1:" + std::to_string(srv.port());
+  req.path = "/chat";
+  ASSERT_TRUE(cli.connect(req));
+  std::unique_lock lk(ch.m);
+  ASSERT_TRUE(ch.cv.wait_for(lk, kWait, [&] { return ch.closed; }));
+  ASSERT_EQ(ch.got.size(), 2u);
+  EXPECT_EQ(ch.got[0], "hello");
+  EXPECT_EQ(ch.got[1].size(), 100000u);
+  EXPECT_EQ(ch.code, 4002);
+  lk.unlock();
+  cli.stop();
+  srv.stop();
+}
