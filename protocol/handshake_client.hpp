@@ -6,6 +6,13 @@
 //   n = write_upgrade_request(out, {.host = "example.com:80", .path = "/chat"}, key);
 //   UpgradeResponseParser p{key};
 //   p.parse(received) -> incomplete | complete | error (see p.error())
+//
+// The response head is read with the same rules as the request head (see
+// handshake_server.hpp): CRLF or bare LF line ends, no obs-fold, hard limits
+// on bytes and fields. A status other than 101 is reported as not_101 once
+// the head is read (or as soon as it turns out malformed or too large), so
+// that status() and header() (e.g. the 426's Sec-WebSocket-Version) can be
+// looked at. Subprotocol names are compared exactly (case-sensitively).
 #pragma once
 
 #include <array>
@@ -36,7 +43,10 @@ struct UpgradeRequestSpec {
   std::string_view extra_headers{};  // complete "Name: value\r\n" lines, or empty
 };
 
-// Returns the request length, or 0 when `out` is too small.
+// Returns the request length, or 0 when `out` is too small or a field would
+// inject header bytes: host, path and origin must be visible ASCII (path
+// starting with '/'), protocols a comma-separated token list, extra_headers
+// well-formed "Name: value\r\n" lines.
 std::size_t write_upgrade_request(std::span<char> out, const UpgradeRequestSpec& spec,
                                   const ClientKey& key) noexcept;
 
@@ -56,6 +66,8 @@ const char* to_string(ClientHandshakeError e) noexcept;
 
 class UpgradeResponseParser {
  public:
+  // offered_protocols (what the request offered, comma-separated) is kept
+  // as a view: it must outlive the parser.
   explicit UpgradeResponseParser(const ClientKey& key, std::string_view offered_protocols = {},
                                  std::size_t max_header_bytes = config::max_header_bytes,
                                  std::size_t max_headers = config::max_headers) noexcept;
@@ -68,9 +80,20 @@ class UpgradeResponseParser {
   std::size_t head_length() const noexcept { return head_length_; }
   std::string_view protocol() const noexcept { return protocol_; }   // chosen by the server
   std::optional<std::string_view> header(std::string_view name) const noexcept;
+  std::span<const HeaderField> headers() const noexcept { return {fields_.data(), field_count_}; }
 
  private:
   // The implementation may add members here.
+  enum class Phase : std::uint8_t { status_line, fields, complete, error };
+  ParseStatus fail(ClientHandshakeError e) noexcept;
+  ParseStatus on_status_line(std::string_view line) noexcept;
+  ParseStatus on_field_line(std::string_view line) noexcept;
+  ParseStatus on_head_end() noexcept;
+  void rebase_views(const char* new_base) noexcept;
+
+  Phase phase_ = Phase::status_line;
+  std::size_t line_start_ = 0;
+  std::uintptr_t base_ = 0;  // address of the bytes the views point into
   std::array<HeaderField, config::max_headers> fields_{};  // max_headers is clamped to this
   std::size_t field_count_ = 0;
   ClientKey key_;

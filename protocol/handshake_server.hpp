@@ -13,6 +13,33 @@
 //                                   n = write_accept_response(out, p.key(), subprotocol);
 //                                   bytes after p.head_length() are WebSocket frames.
 //   }
+//
+// The buffer may move between calls (a buffer that grew) as long as it holds
+// the same bytes first: views kept so far are moved along with it.
+//
+// What is accepted where RFC 7230 lets a server choose:
+// - Line endings: CRLF, and also a bare LF (RFC 7230 section 3.5 robustness
+//   rule: a CR just before the LF is dropped). A CR anywhere else in the head
+//   is refused 400. The head ends at the first empty line.
+// - Obsolete line folding (a header line opening with SP or HTAB): 400.
+// - Whitespace between a field name and its colon: 400. Empty lines before
+//   the request line: 400 (WebSocket clients never send them).
+// - Request line: exactly `GET SP origin-form SP HTTP/x.y`, single spaces;
+//   absolute-form and `*` targets are refused 400. The method is compared
+//   case-sensitively (405 for anything but "GET"); version 1.1 or later.
+// - A body: a GET with Transfer-Encoding, or with Content-Length other than
+//   0, is refused 400, because bytes after the head are read as WebSocket
+//   frames and a body would be taken for them.
+// - Several Host fields or several Sec-WebSocket-Key fields: 400.
+// - Sec-WebSocket-Version absent, or any value but exactly "13" (including a
+//   list such as "13, 8" or several fields): 426.
+// - Sec-WebSocket-Key: 22 base64 characters then "==" (16 bytes, the unused
+//   trailing bits zero as a base64 encoder leaves them), else 400.
+// - Checks run in this order, the first failure decides: request line (400,
+//   405, 400 for the version), each header line as it arrives (400 syntax,
+//   431 count), the head size (431), then at the end of the head: body,
+//   Host, Upgrade, Connection (400), version (426), key (400).
+// - parse() given fewer bytes than the call before: 500 (a caller bug).
 #pragma once
 
 #include <array>
@@ -69,6 +96,16 @@ class UpgradeRequestParser {
 
  private:
   // The implementation may add members here.
+  enum class Phase : std::uint8_t { request_line, fields, complete, error };
+  ParseStatus fail(std::uint16_t status, const char* reason) noexcept;
+  ParseStatus on_request_line(std::string_view line) noexcept;
+  ParseStatus on_field_line(std::string_view line) noexcept;
+  ParseStatus on_head_end() noexcept;
+  void rebase_views(const char* new_base) noexcept;
+
+  Phase phase_ = Phase::request_line;
+  std::size_t line_start_ = 0;
+  std::uintptr_t base_ = 0;  // address of the bytes the views point into
   std::array<HeaderField, config::max_headers> fields_{};  // max_headers is clamped to this
   std::size_t field_count_ = 0;
   std::size_t max_header_bytes_;
@@ -85,17 +122,42 @@ std::array<char, 28> compute_accept_key(std::string_view key) noexcept;
 
 // Writes "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection and
 // Sec-WebSocket-Accept (and Sec-WebSocket-Protocol when subprotocol is not
-// empty). Returns the length, or 0 when `out` is too small.
+// empty). Returns the length, or 0 when `out` is too small or subprotocol is
+// not a token (it would inject header bytes).
 std::size_t write_accept_response(std::span<char> out, std::string_view key,
                                   std::string_view subprotocol = {}) noexcept;
 
 // Writes a complete refusal response for `status` (400, 401, 403, 404, 405,
 // 408, 426, 431, 500, 503...) with Content-Length, Connection: close, and for
 // 426 `Sec-WebSocket-Version: 13`. `body` is sent as text/plain. Returns the
-// length, or 0 when `out` is too small.
+// length, or 0 when `out` is too small or status is outside 300..599. 405
+// also carries `Allow: GET`.
 std::size_t write_refusal(std::span<char> out, std::uint16_t status,
                           std::string_view body = {}) noexcept;
 
+// The reason phrase ("Bad Request"); "Unknown" for codes it does not know.
 const char* status_text(std::uint16_t status) noexcept;
+
+// What UpgradeRequestParser::error_reason() returns, one constant per
+// refusal, so that callers and tests can compare them.
+namespace refusal_reason {
+inline constexpr const char* malformed_request_line = "malformed request line";
+inline constexpr const char* method_not_get = "method is not GET";
+inline constexpr const char* http_version = "HTTP version before 1.1";
+inline constexpr const char* obs_fold = "obsolete line folding in header";
+inline constexpr const char* malformed_field = "malformed header field";
+inline constexpr const char* too_many_fields = "too many header fields";
+inline constexpr const char* head_too_large = "request head too large";
+inline constexpr const char* has_body = "upgrade request has a body";
+inline constexpr const char* missing_host = "missing Host";
+inline constexpr const char* duplicate_host = "duplicate Host";
+inline constexpr const char* missing_upgrade = "missing Upgrade: websocket";
+inline constexpr const char* missing_connection = "missing Connection: upgrade";
+inline constexpr const char* bad_version = "Sec-WebSocket-Version is not 13";
+inline constexpr const char* missing_key = "missing Sec-WebSocket-Key";
+inline constexpr const char* malformed_key = "malformed Sec-WebSocket-Key";
+inline constexpr const char* duplicate_key = "duplicate Sec-WebSocket-Key";
+inline constexpr const char* buffer_shrank = "parse() given fewer bytes than before";
+}  // namespace refusal_reason
 
 }  // namespace ringlink
