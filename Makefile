@@ -20,6 +20,12 @@ WERROR    ?= $(if $(CI),true,false)
 FUZZ_SECONDS ?= 60
 MESON_OPTS ?=
 JOBS      ?= 2
+CONNS     ?= 100
+SIZE      ?= 64
+DURATION  ?= 10
+INFLIGHT  ?= 1
+MODE      ?= echo
+REACTORS  ?= 1
 
 BUILD     ?= build/$(FRAMING)-$(BACKEND)-$(ALLOCATOR)-$(BUILDTYPE)
 SETUP_OPTS = -Dframing=$(FRAMING) -Dio_backend=$(BACKEND) -Dallocator=$(ALLOCATOR) \
@@ -54,9 +60,10 @@ build: deps $(BUILD)/build.ninja
 test: build
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2 $(TEST_ARGS)
 
+# CONNS, SIZE, DURATION, INFLIGHT, MODE, REACTORS, LOAD_ARGS pass through.
 run: build
-	@echo "ringlink protocol demo (the engine demo replaces it once the engine lands)"
-	$(BUILD)/tools/ringlink-demo
+	CONNS=$(CONNS) SIZE=$(SIZE) DURATION=$(DURATION) INFLIGHT=$(INFLIGHT) MODE=$(MODE) \
+	  REACTORS=$(REACTORS) LOAD_ARGS="$(LOAD_ARGS)" bash tools/run_demo.sh $(BUILD)
 
 bench: deps
 	$(MAKE) build BUILDTYPE=release
@@ -66,8 +73,10 @@ bench: deps
 test-asan:
 	$(MAKE) test BUILD=build/asan-$(FRAMING) MESON_OPTS="-Db_sanitize=address,undefined -Db_lundef=false"
 
+# Everything that crosses threads: the rings and the engine over loopback.
+TSAN_SUITES ?= --suite net --suite engine
 test-tsan:
-	$(MAKE) test BUILD=build/tsan-$(FRAMING) MESON_OPTS="-Db_sanitize=thread" TEST_ARGS="$(TSAN_TESTS)"
+	$(MAKE) test BUILD=build/tsan-$(FRAMING) MESON_OPTS="-Db_sanitize=thread" TEST_ARGS="$(TSAN_SUITES)"
 
 FUZZ_BUILD = build/fuzz
 FUZZ_TARGETS = fuzz_handshake fuzz_frame_decoder fuzz_differential fuzz_session

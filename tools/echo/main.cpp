@@ -104,6 +104,7 @@ void print_metrics(const ringlink::Server& s, FILE* out) {
                "ringlink-echo metrics: links open %llu, accepted %llu, refused %llu, handshakes failed %llu\n"
                "  messages in %llu, out %llu; bytes in %llu, out %llu; queued %llu (high-water %llu)\n"
                "  backpressured %llu, dropped %llu, paused links %llu, handler exceptions %llu, wakeups %llu\n"
+               "  accept calls %llu, accept backoffs %llu\n"
                "  closes:",
                (unsigned long long)m.links_open, (unsigned long long)m.links_accepted,
                (unsigned long long)m.links_refused, (unsigned long long)m.handshakes_failed,
@@ -112,7 +113,8 @@ void print_metrics(const ringlink::Server& s, FILE* out) {
                (unsigned long long)m.queued_bytes, (unsigned long long)m.queued_bytes_high_water,
                (unsigned long long)m.send_backpressured, (unsigned long long)m.send_dropped,
                (unsigned long long)m.paused_links, (unsigned long long)m.handler_exceptions,
-               (unsigned long long)m.loop_wakeups);
+               (unsigned long long)m.loop_wakeups, (unsigned long long)m.accept_calls,
+               (unsigned long long)m.accept_backoffs);
   for (std::size_t i = 0; i < ringlink::close_reason_count; ++i)
     if (m.closes[i] != 0)
       std::fprintf(out, " %s=%llu", ringlink::to_string(static_cast<ringlink::CloseReason>(i)),
