@@ -90,6 +90,11 @@ class Session {
   // the caller can keep those bytes and append the next read to them (the
   // frame then arrives as one zero-copy span). hold_limit 0 streams every
   // frame into the assembly buffer instead. `in` is unmasked in place.
+  // hold_limit is capped at max_message_size + 14: a larger frame is refused
+  // (1009) as soon as its first payload byte is seen, never held.
+  // A fail event consumes all of `in`; so does every call once the session
+  // is closed (need_more). With framing=wslay chunks are the decoder's
+  // copies: a whole frame is handed out from there (zero_copy=false).
   SessionEvent feed(std::span<std::byte> in, std::size_t hold_limit = 0);
 
   // We are sending a close frame: a later close from the peer completes the
@@ -101,7 +106,7 @@ class Session {
   Role role() const noexcept { return role_; }
 
   // Frees the assembly buffer when no message is being assembled (idle links
-  // hold no buffer).
+  // hold no buffer). Invalidates the payload of the last event.
   void release_buffers() noexcept;
 
   // Bytes held in the assembly buffer right now.
@@ -109,11 +114,23 @@ class Session {
 
  private:
   struct Assembly;
+
+  // Each returns a need_more event when there is nothing to report yet.
+  SessionEvent check_header(const FrameHeader& h) noexcept;
+  SessionEvent on_data(const FrameChunk& c) noexcept;
+  SessionEvent on_control(const FrameChunk& c) noexcept;
+  SessionEvent control_event(std::uint8_t opcode, std::span<std::byte> payload,
+                             bool zero_copy) noexcept;
+  SessionEvent fail(std::uint16_t code, const char* reason) noexcept;
+  bool append(std::span<const std::byte> data, bool final_frame) noexcept;
+  bool message_in_progress() const noexcept { return in_fragmented_ || message_size_ != 0; }
+
+  // Ordered for size: 40 bytes of native decoder + 24 here = 64.
   FrameDecoder decoder_{};
-  std::unique_ptr<Assembly> assembly_;  // allocated on first fragmented/partial message
-  Utf8Validator utf8_{};
-  std::uint64_t message_size_ = 0;       // bytes of the current message so far
-  std::size_t max_message_size_;
+  std::unique_ptr<Assembly> assembly_;   // allocated on first fragmented/partial message
+  Utf8Validator utf8_{};                 // the current text message, fed as it arrives
+  std::uint32_t message_size_ = 0;       // declared payload bytes of the current message
+  std::uint32_t max_message_size_;       // the constructor's value, capped at 4 GiB - 1
   Role role_;
   SessionState state_ = SessionState::open;
   bool in_fragmented_ = false;           // a data frame without FIN was seen
@@ -122,7 +139,8 @@ class Session {
 
 // Writes a close frame payload (2-byte code + reason, reason cut to fit 123
 // bytes at a UTF-8 boundary) into `out` and returns its length; returns 0
-// (empty body) for close_code::no_status.
+// (empty body) for close_code::no_status, and for every other code that
+// close_code_sendable() refuses (1006, 1015, ...), which must not be sent.
 std::size_t write_close_payload(std::span<std::byte, max_control_payload> out, std::uint16_t code,
                                 std::string_view reason) noexcept;
 
