@@ -19,14 +19,14 @@
 #include "engine/payload.hpp"
 #include "engine/timer_wheel.hpp"
 #include "engine/types.hpp"
-#include "protocol/session.hpp"
+#include "protocol/frame.hpp"
 
 namespace ringlink {
 
 class Reactor;
 struct SendQueue;
-struct HandshakeState;
-struct RateState;
+struct LinkAux;
+class Session;
 
 class Link {
  public:
@@ -97,27 +97,26 @@ class Link {
     p_pool = 1 << 3,
   };
 
-  Session session_{Role::server};
-  TimerNode timer_{};
+  // Ordered for size: an idle open link costs sizeof(Link) and nothing else
+  // (no session, buffer, queue or side state), 112 bytes with 64-bit pointers.
+  TimerNode timer_{};                 // one node for every timeout of the link
+  Session* session_ = nullptr;        // only while a frame or message is in progress
   Reactor* reactor_ = nullptr;
   std::byte* rbuf_ = nullptr;         // pooled receive chunk, or null (idle)
   SendQueue* sendq_ = nullptr;        // null when nothing is queued
-  HandshakeState* handshake_ = nullptr;  // only while handshaking
-  RateState* rate_ = nullptr;         // only with an inbound rate limit
+  LinkAux* aux_ = nullptr;            // handshake, rate limit, app timer: when used
   void* user_data_ = nullptr;
   std::uint32_t rstart_ = 0, rlen_ = 0;  // unconsumed bytes in rbuf_
   std::atomic<std::uint32_t> generation_{0};  // read by other threads to detect stale ids
   std::uint32_t slot_ = 0;
   std::uint32_t last_rx_ms_ = 0;      // reactor clock, modulo 2^32 (differences only)
-  std::uint32_t mark_ms_ = 0;         // ping sent / close sent / app timer base
+  std::uint32_t mark_ms_ = 0;         // accept time / ping sent / close started
   std::int32_t fd_ = -1;
   std::uint16_t flags_ = 0;
+  std::uint16_t close_code_ = close_code::abnormal;  // reported to on_close
   std::uint8_t paused_ = 0;
   LinkState state_ = LinkState::closed;
-  std::uint16_t close_code_ = close_code::abnormal;  // reported to on_close
   std::uint8_t close_reason_ = 0;     // CloseReason for the metrics
-  std::uint8_t app_timer_armed_ = 0;
-  std::uint32_t app_timer_ms_ = 0;
 };
 
 }  // namespace ringlink

@@ -55,10 +55,19 @@ struct RateState {
   TokenBucket bytes;
 };
 
+// What few links need, kept out of Link so that idle links stay small.
+struct LinkAux {
+  std::unique_ptr<HandshakeState> handshake;
+  std::optional<RateState> rate;
+  std::uint32_t app_timer_ms = 0;
+  bool app_timer_armed = false;
+  bool empty() const noexcept { return !handshake && !rate && !app_timer_armed; }
+};
+
 // Stable link storage: blocks of slots that never move, so other threads may
 // read a slot's generation while the reactor adds blocks.
 struct Reactor::Slab {
-  static constexpr std::uint32_t block_bits = 12;
+  static constexpr std::uint32_t block_bits = 10;  // 1024 links (112 KiB) per block
   static constexpr std::uint32_t block_size = 1u << block_bits;
   static constexpr std::uint32_t max_blocks = max_slots_per_reactor >> block_bits;
 
@@ -322,7 +331,6 @@ Link* Reactor::allocate_link(int fd, bool client) noexcept {
   l->rstart_ = l->rlen_ = 0;
   l->last_rx_ms_ = ms32();
   l->mark_ms_ = ms32();
-  l->app_timer_armed_ = 0;
   ++live_links_;
   return l;
 }
@@ -335,11 +343,12 @@ void Reactor::free_link(Link& l) noexcept {
     release_queue(l.sendq_);
     l.sendq_ = nullptr;
   }
-  delete l.handshake_;
-  l.handshake_ = nullptr;
-  delete l.rate_;
-  l.rate_ = nullptr;
-  l.session_ = Session{Role::server};
+  delete l.aux_;
+  l.aux_ = nullptr;
+  if (l.session_ != nullptr) {
+    drop_session(l.session_);
+    l.session_ = nullptr;
+  }
   l.user_data_ = nullptr;
   l.flags_ = 0;
   l.paused_ = 0;
@@ -397,7 +406,7 @@ void Reactor::start_close(Link& l, std::uint16_t code, std::string_view reason, 
     return;
   }
   if (l.state_ != LinkState::open) return;
-  if (!l.session_.start_close()) return;
+  if (!session_of(l).start_close()) return;
   l.close_code_ = code;
   l.close_reason_ = static_cast<std::uint8_t>(why);
   l.state_ = LinkState::closing;
@@ -552,17 +561,51 @@ void Reactor::process_input(Link& l) noexcept {
     if (!opened) return;
   }
   if (l.state_ == LinkState::open || l.state_ == LinkState::closing) process_frames(l);
+  if (l.session_ != nullptr && l.state_ == LinkState::open && l.session_->at_rest()) {
+    drop_session(l.session_);  // between messages: the next byte starts a fresh one
+    l.session_ = nullptr;
+  }
+}
+
+Session& Reactor::session_of(Link& l) noexcept {
+  if (l.session_ == nullptr) {
+    const Role role = (l.flags_ & Link::f_client) ? Role::client : Role::server;
+    if (!session_cache_.empty()) {
+      l.session_ = session_cache_.back();
+      session_cache_.pop_back();
+      *l.session_ = Session{role};
+    } else {
+      l.session_ = new Session{role};
+    }
+  }
+  return *l.session_;
+}
+
+void Reactor::drop_session(Session* s) noexcept {
+  s->release_buffers();
+  if (session_cache_.size() < 1024) {
+    session_cache_.push_back(s);
+  } else {
+    delete s;
+  }
+}
+
+LinkAux& Reactor::aux_of(Link& l) noexcept {
+  if (l.aux_ == nullptr) l.aux_ = new LinkAux{};
+  return *l.aux_;
+}
+
+void Reactor::trim_aux(Link& l) noexcept {
+  if (l.aux_ != nullptr && l.aux_->empty()) {
+    delete l.aux_;
+    l.aux_ = nullptr;
+  }
 }
 
 bool Reactor::process_handshake(Link& l) noexcept {
-  if (l.handshake_ == nullptr) {
-    l.handshake_ = new (std::nothrow) HandshakeState{};
-    if (l.handshake_ == nullptr) {
-      close_now(l, CloseReason::io_error, close_code::abnormal);
-      return false;
-    }
-  }
-  auto& req = l.handshake_->request;
+  LinkAux& aux = aux_of(l);
+  if (!aux.handshake) aux.handshake = std::make_unique<HandshakeState>();
+  auto& req = aux.handshake->request;
   const std::string_view data(reinterpret_cast<const char*>(l.rbuf_ + l.rstart_), l.rlen_);
   const ParseStatus st = req.parse(data);
   if (st == ParseStatus::incomplete) return false;
@@ -624,18 +667,16 @@ bool Reactor::process_handshake(Link& l) noexcept {
     return false;
   }
   const std::size_t head = req.head_length();
-  delete l.handshake_;
-  l.handshake_ = nullptr;
   l.rstart_ += static_cast<std::uint32_t>(head);
   l.rlen_ -= static_cast<std::uint32_t>(head);
-  l.session_ = Session{Role::server};
+  aux.handshake.reset();  // `req` dies here
   l.state_ = LinkState::open;
   send_raw(l, std::string_view(out, n));
   return l.state_ == LinkState::open && open_link(l);
 }
 
 bool Reactor::process_client_handshake(Link& l) noexcept {
-  HandshakeState* hs = l.handshake_;
+  HandshakeState* hs = l.aux_->handshake.get();
   const std::string_view data(reinterpret_cast<const char*>(l.rbuf_ + l.rstart_), l.rlen_);
   const ParseStatus st = hs->response->parse(data);
   if (st == ParseStatus::incomplete) return false;
@@ -647,11 +688,9 @@ bool Reactor::process_client_handshake(Link& l) noexcept {
     return false;
   }
   const std::size_t head = hs->response->head_length();
-  delete l.handshake_;
-  l.handshake_ = nullptr;
   l.rstart_ += static_cast<std::uint32_t>(head);
   l.rlen_ -= static_cast<std::uint32_t>(head);
-  l.session_ = Session{Role::client};
+  l.aux_->handshake.reset();
   l.state_ = LinkState::open;
   return open_link(l);
 }
@@ -663,10 +702,10 @@ bool Reactor::open_link(Link& l) noexcept {
   metrics_.links_open.add();
   l.last_rx_ms_ = ms32();
   if (cfg_.rate_messages_per_s > 0 || cfg_.rate_bytes_per_s > 0) {
-    l.rate_ = new (std::nothrow) RateState{
-        TokenBucket(cfg_.rate_messages_per_s, std::max(cfg_.rate_burst_messages, 1.0)),
-        TokenBucket(cfg_.rate_bytes_per_s, std::max(cfg_.rate_burst_bytes, 1.0))};
+    aux_of(l).rate.emplace(RateState{TokenBucket(cfg_.rate_messages_per_s, std::max(cfg_.rate_burst_messages, 1.0)),
+                                     TokenBucket(cfg_.rate_bytes_per_s, std::max(cfg_.rate_burst_bytes, 1.0))});
   }
+  trim_aux(l);
   arm_timer(l);
   guarded(l, [&] { handler_.on_open(l); });
   return l.state_ == LinkState::open;
@@ -678,20 +717,22 @@ bool Reactor::process_frames(Link& l) noexcept {
     if (workers && l.state_ == LinkState::open) {
       // Lossless hand-off: stop before decoding a message that has nowhere to go.
       auto& ring = *handoff_[l.slot_ % handoff_.size()];
+      const std::uint64_t pops_seen = handoff_pops_.load();
       if (ring.size_approx() >= ring.capacity() && cfg_.inbound_policy == InboundPolicy::pause) {
         pause(l, Link::p_handoff);
         handoff_waiting_.push_back(l.id());
         if (server_ != nullptr) server_->request_handoff_space(index_);
-        // A worker that emptied the ring before it saw our request will not
-        // wake us: look again after publishing the request.
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (ring.size_approx() < ring.capacity()) handoff_space_.store(true, std::memory_order_relaxed);
+        // A worker that popped before it could see the request will not wake
+        // us; the pop counter (sequentially consistent, like the request)
+        // shows whether one did.
+        if (handoff_pops_.load() != pops_seen) handoff_space_.store(true, std::memory_order_relaxed);
         return false;
       }
     }
-    if (l.rate_ != nullptr) {
+    RateState* rate = (l.aux_ != nullptr && l.aux_->rate) ? &*l.aux_->rate : nullptr;
+    if (rate != nullptr) {
       const std::uint64_t now = now_ms_;
-      if (l.rate_->messages.ms_until(1, now) > 0 || l.rate_->bytes.ms_until(1, now) > 0) {
+      if (rate->messages.ms_until(1, now) > 0 || rate->bytes.ms_until(1, now) > 0) {
         metrics_.rate_limited.add();
         pause(l, Link::p_rate);
         arm_timer(l);
@@ -699,7 +740,7 @@ bool Reactor::process_frames(Link& l) noexcept {
       }
     }
     std::span<std::byte> in(l.rbuf_ + l.rstart_, l.rlen_);
-    SessionEvent ev = l.session_.feed(in, pool_->chunk_size());
+    SessionEvent ev = session_of(l).feed(in, pool_->chunk_size());
     l.rstart_ += static_cast<std::uint32_t>(ev.consumed);
     l.rlen_ -= static_cast<std::uint32_t>(ev.consumed);
     switch (ev.kind) {
@@ -708,9 +749,9 @@ bool Reactor::process_frames(Link& l) noexcept {
       case SessionEventKind::message:
         metrics_.messages_in.add();
         metrics_.bytes_in.add(ev.payload.size());
-        if (l.rate_ != nullptr) {
-          l.rate_->messages.try_take(1, now_ms_);
-          l.rate_->bytes.try_take(static_cast<double>(ev.payload.size()), now_ms_);
+        if (rate != nullptr) {
+          rate->messages.try_take(1, now_ms_);
+          rate->bytes.try_take(static_cast<double>(ev.payload.size()), now_ms_);
         }
         if (l.state_ == LinkState::open) deliver(l, ev.payload, ev.opcode);
         break;
@@ -787,8 +828,9 @@ void Reactor::handoff(Link& l, std::span<std::byte> payload, Opcode op) noexcept
 }
 
 bool Reactor::pop_inbound(unsigned worker, InboundMessage& out) noexcept {
-  if (worker >= handoff_.size()) return false;
-  return handoff_[worker]->try_pop(out);
+  if (worker >= handoff_.size() || !handoff_[worker]->try_pop(out)) return false;
+  handoff_pops_.fetch_add(1);
+  return true;
 }
 
 void Reactor::notify_inbound_space() noexcept {
@@ -1123,7 +1165,8 @@ void Reactor::arm_timer(Link& l) noexcept {
         }
       }
       if (l.paused_ & Link::p_rate) {
-        const std::uint64_t wait = std::max(l.rate_->messages.ms_until(1, now), l.rate_->bytes.ms_until(1, now));
+        const RateState& rate = *l.aux_->rate;
+        const std::uint64_t wait = std::max(rate.messages.ms_until(1, now), rate.bytes.ms_until(1, now));
         consider(now + std::max<std::uint64_t>(wait, 1));
       }
       break;
@@ -1133,7 +1176,7 @@ void Reactor::arm_timer(Link& l) noexcept {
     case LinkState::closed:
       break;
   }
-  if (l.app_timer_armed_ && l.state_ == LinkState::open) consider(at(l.app_timer_ms_, 0));
+  if (l.aux_ != nullptr && l.aux_->app_timer_armed && l.state_ == LinkState::open) consider(at(l.aux_->app_timer_ms, 0));
   if (due == UINT64_MAX) {
     timers_->cancel(l.timer_);
   } else {
@@ -1188,11 +1231,12 @@ void Reactor::on_timer(Link& l) noexcept {
         }
       }
       if (l.paused_ & Link::p_rate) {
-        if (l.rate_->messages.ms_until(1, now_ms_) == 0 && l.rate_->bytes.ms_until(1, now_ms_) == 0)
-          resume(l, Link::p_rate);
+        const RateState& rate = *l.aux_->rate;
+        if (rate.messages.ms_until(1, now_ms_) == 0 && rate.bytes.ms_until(1, now_ms_) == 0) resume(l, Link::p_rate);
       }
-      if (l.app_timer_armed_ && static_cast<std::int32_t>(now32 - l.app_timer_ms_) >= 0) {
-        l.app_timer_armed_ = 0;
+      if (l.aux_ != nullptr && l.aux_->app_timer_armed && static_cast<std::int32_t>(now32 - l.aux_->app_timer_ms) >= 0) {
+        l.aux_->app_timer_armed = false;
+        trim_aux(l);
         guarded(l, [&] { handler_.on_timer(l); });
         if (l.state_ == LinkState::closed) return;
       }
@@ -1305,12 +1349,9 @@ LinkId Reactor::connect(const ConnectRequest& req) noexcept {
     return {};
   }
   l->user_data_ = req.user_data;
-  auto* hs = new (std::nothrow) HandshakeState{};
-  if (hs == nullptr) {
-    close_now(*l, CloseReason::io_error, close_code::abnormal);
-    return {};
-  }
-  l->handshake_ = hs;
+  LinkAux& aux = aux_of(*l);
+  aux.handshake = std::make_unique<HandshakeState>();
+  HandshakeState* hs = aux.handshake.get();
   std::array<std::byte, 16> nonce;
   for (std::size_t i = 0; i < nonce.size(); i += 8) {
     const std::uint64_t r = rng_();
@@ -1412,10 +1453,12 @@ void Link::resume_reading() {
 
 void Link::set_timer(std::uint32_t ms) {
   if (ms == 0) {
-    app_timer_armed_ = 0;
+    if (aux_ != nullptr) aux_->app_timer_armed = false;
+    reactor_->trim_aux(*this);
   } else {
-    app_timer_armed_ = 1;
-    app_timer_ms_ = reactor_->ms32() + ms;
+    LinkAux& aux = reactor_->aux_of(*this);
+    aux.app_timer_armed = true;
+    aux.app_timer_ms = reactor_->ms32() + ms;
   }
   reactor_->arm_timer(*this);
 }

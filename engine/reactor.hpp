@@ -31,6 +31,7 @@
 #include "engine/socket.hpp"
 #include "engine/timer_wheel.hpp"
 #include "protocol/handshake_client.hpp"
+#include "protocol/session.hpp"
 
 namespace ringlink {
 
@@ -147,6 +148,10 @@ class Reactor {
   void pause(Link& link, std::uint8_t why) noexcept;
   void resume(Link& link, std::uint8_t why) noexcept;
   void mark_ready(Link& link) noexcept;
+  Session& session_of(Link& link) noexcept;
+  void drop_session(Session* s) noexcept;
+  LinkAux& aux_of(Link& link) noexcept;
+  void trim_aux(Link& link) noexcept;
 
   // output
   SendResult enqueue(Link& link, std::span<const std::byte> header, std::span<const std::byte> payload,
@@ -186,12 +191,14 @@ class Reactor {
   MpscRing<Command> commands_;
   std::vector<std::unique_ptr<SpscRing<InboundMessage>>> handoff_;  // one per worker
   std::atomic<bool> handoff_space_{false};
+  std::atomic<std::uint64_t> handoff_pops_{0};  // seq_cst: pairs with the space request
   std::vector<LinkId> handoff_waiting_;   // links paused by a full hand-off ring
   std::vector<LinkId> ready_;             // links with more to read
   std::vector<LinkId> dirty_;             // links with output to flush
   std::vector<LinkId> pool_waiting_;      // links waiting for a receive chunk
   std::vector<Link*> closed_;             // freed at the end of the turn
   std::vector<SendQueue*> queue_cache_;
+  std::vector<Session*> session_cache_;   // sessions of links at rest, reused
   std::vector<iovec> iov_;
   Fd listen_fd_;
   bool accepting_ = false;

@@ -209,7 +209,7 @@ void Server::notify_worker(unsigned worker) noexcept {
 }
 
 void Server::request_handoff_space(std::uint32_t reactor) noexcept {
-  wants_space_[reactor].store(true, std::memory_order_release);
+  wants_space_[reactor].store(true);
 }
 
 // A worker drains its ring of every reactor, then sleeps until a reactor
@@ -233,8 +233,7 @@ void Server::worker_main(unsigned index) {
       }
       if (popped) {
         any = true;
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (wants_space_[r->index()].exchange(false, std::memory_order_acq_rel)) r->notify_inbound_space();
+        if (wants_space_[r->index()].exchange(false)) r->notify_inbound_space();
       }
     }
     if (any) continue;

@@ -47,9 +47,6 @@ struct TimerNode {
   TimerNode* prev = nullptr;
   TimerNode* next = nullptr;
   uint64_t expiry_tick = 0;  // owned by the wheel
-  // Free for the embedder, never touched by the wheel: e.g. a back pointer to the object
-  // holding the node, for owners where offsetof is not allowed (non-standard-layout).
-  void* owner = nullptr;
 
   bool armed() const noexcept { return next != nullptr; }
 };

@@ -13,6 +13,7 @@
 
 #include <concepts>
 #include <type_traits>
+#include <utility>
 
 #include "protocol/codec_native.hpp"
 #include "protocol/codec_wslay.hpp"
@@ -29,6 +30,7 @@ namespace ringlink {
 //    decoder that copies (wslay) may consume regardless. hold_limit 0 means
 //    stream every frame. `in` may be modified (unmasked in place).
 //  reset(): forget any partial frame.
+//  between_frames(): no frame partly decoded, no error.
 //  encode_header(out, header): writes header bytes (header.payload_length,
 //    fin, rsv, opcode, masked/mask) and returns how many (2..14), or 0 when
 //    the header cannot be encoded (payload_length >= 2^63, or a control
@@ -41,6 +43,7 @@ template <typename D>
 concept FrameDecoderLike = requires(D d, std::span<std::byte> in, std::size_t hold_limit) {
   { d.decode(in, hold_limit) } -> std::same_as<DecodeResult>;
   { d.reset() } -> std::same_as<void>;
+  { std::as_const(d).between_frames() } -> std::same_as<bool>;
 };
 
 template <typename E>

@@ -16,6 +16,8 @@ class NativeDecoder {
  public:
   DecodeResult decode(std::span<std::byte> in, std::size_t hold_limit) noexcept;
   void reset() noexcept;
+  // True when no frame is partly decoded (see WslayDecoder::between_frames).
+  bool between_frames() const noexcept { return !in_frame_ && error_ == FrameError::none; }
 
  private:
   // The implementation may add members here.

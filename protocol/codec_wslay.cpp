@@ -79,6 +79,7 @@ struct WslayDecoder::RecvState {
   std::uint64_t payload_left = 0;  // payload bytes not yet served to wslay
 
   std::uint64_t delivered = 0;  // payload bytes of that frame handed out as chunks
+  bool frame_open = false;      // header bytes taken, last chunk not yet handed out
 
   void start_frame() noexcept {
     hdr_have = 0;
@@ -125,6 +126,7 @@ struct WslayDecoder::RecvState {
         take(buf + n, k);
         n += k;
         hdr_have += k;
+        frame_open = true;
         header_grew();
       } else if (payload_left > 0) {
         const std::size_t k = static_cast<std::size_t>(
@@ -245,8 +247,13 @@ DecodeResult WslayDecoder::decode(std::span<std::byte> in, std::size_t /*hold_li
   r.chunk.last = rs_->delivered == h.payload_length;
   if (r.chunk.last) {
     rs_->delivered = 0;
+    rs_->frame_open = false;
   }
   return r;
+}
+
+bool WslayDecoder::between_frames() const noexcept {
+  return error_ == FrameError::none && (rs_ == nullptr || !rs_->frame_open);
 }
 
 void WslayDecoder::reset() noexcept {

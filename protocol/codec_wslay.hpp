@@ -28,6 +28,9 @@ class WslayDecoder {
   // FrameError::none when the wslay context cannot be allocated.
   DecodeResult decode(std::span<std::byte> in, std::size_t hold_limit) noexcept;
   void reset() noexcept;
+  // True when no frame is partly decoded (nothing would be lost by dropping
+  // this decoder and starting a new one at the next byte).
+  bool between_frames() const noexcept;
 
  private:
   // The implementation may add members here.

@@ -112,6 +112,15 @@ class Session {
   // Bytes held in the assembly buffer right now.
   std::size_t buffered_bytes() const noexcept;
 
+  // True between messages of an open session: no frame partly decoded, no
+  // message being assembled. A session at rest holds nothing a new
+  // Session{role} would not, so an engine may drop it (after
+  // release_buffers) and start a fresh one at the next byte: idle links then
+  // need no session at all.
+  bool at_rest() const noexcept {
+    return state_ == SessionState::open && !message_in_progress() && decoder_.between_frames();
+  }
+
  private:
   struct Assembly;
 

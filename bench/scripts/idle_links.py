@@ -3,8 +3,12 @@
 growth per link (VmRSS from /proc/PID/status before and after).
 
 usage: idle_links.py --port P --pid SERVER_PID [--links N] [--hold SECONDS]
-                     [--source-ips 127.0.0.1-127.0.0.40]
+                     [--warmup W] [--source-ips 127.0.0.1-127.0.0.40]
 Prints one line: links=N rss_before_kib=.. rss_after_kib=.. bytes_per_link=..
+
+--warmup W opens W links before the "before" reading, so that one-time costs
+of the server's first connections (allocator arenas, first pool chunk) are
+not charged to the N links measured; the report says which was used.
 """
 import argparse, ipaddress, resource, selectors, socket, sys, time
 
@@ -30,6 +34,7 @@ def main():
     ap.add_argument("--links", type=int, default=10000)
     ap.add_argument("--hold", type=float, default=0.0, help="seconds to hold; idle CPU is measured over it")
     ap.add_argument("--source-ips", default="127.0.0.1")
+    ap.add_argument("--warmup", type=int, default=0)
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -38,38 +43,42 @@ def main():
     last = ipaddress.IPv4Address(hi) if hi else first
     sources = [str(ipaddress.IPv4Address(i)) for i in range(int(first), int(last) + 1)]
 
-    time.sleep(0.2)
-    before = rss_kib(a.pid)
     sel = selectors.DefaultSelector()
-    socks, pending = [], 0
+    socks = []
     deadline = time.time() + 120
-    for i in range(a.links):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT
-        s.bind((sources[i % len(sources)], 0))
-        s.connect(("127.0.0.1", a.port))
-        s.sendall(REQ)
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ, bytearray())
-        socks.append(s)
-        pending += 1
-        while pending > 500 or (i == a.links - 1 and pending > 0):
-            if time.time() > deadline:
-                print("timeout waiting for upgrades", file=sys.stderr)
-                return 1
-            for key, _ in sel.select(timeout=1.0):
-                buf = key.data
-                data = key.fileobj.recv(4096)
-                if not data:
-                    print("server closed a link", file=sys.stderr)
-                    return 1
-                buf += data
-                if b"\r\n\r\n" in buf:
-                    if not buf.startswith(b"HTTP/1.1 101"):
-                        print("upgrade refused:", bytes(buf[:40]), file=sys.stderr)
-                        return 1
-                    sel.unregister(key.fileobj)
-                    pending -= 1
+
+    def open_links(count, offset):
+        pending = 0
+        for i in range(count):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT
+            s.bind((sources[(offset + i) % len(sources)], 0))
+            s.connect(("127.0.0.1", a.port))
+            s.sendall(REQ)
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ, bytearray())
+            socks.append(s)
+            pending += 1
+            while pending > 500 or (i == count - 1 and pending > 0):
+                if time.time() > deadline:
+                    raise RuntimeError("timeout waiting for upgrades")
+                for key, _ in sel.select(timeout=1.0):
+                    buf = key.data
+                    data = key.fileobj.recv(4096)
+                    if not data:
+                        raise RuntimeError("server closed a link")
+                    buf += data
+                    if b"\r\n\r\n" in buf:
+                        if not buf.startswith(b"HTTP/1.1 101"):
+                            raise RuntimeError(f"upgrade refused: {bytes(buf[:40])}")
+                        sel.unregister(key.fileobj)
+                        pending -= 1
+
+    if a.warmup > 0:
+        open_links(a.warmup, 0)
+    time.sleep(0.3)
+    before = rss_kib(a.pid)
+    open_links(a.links, a.warmup)
     time.sleep(0.5)
     after = rss_kib(a.pid)
     cpu0 = cpu_seconds(a.pid)
@@ -77,7 +86,7 @@ def main():
         time.sleep(a.hold)
     cpu1 = cpu_seconds(a.pid)
     per = (after - before) * 1024 / a.links
-    print(f"links={a.links} rss_before_kib={before} rss_after_kib={after} bytes_per_link={per:.0f} "
+    print(f"links={a.links} warmup={a.warmup} rss_before_kib={before} rss_after_kib={after} bytes_per_link={per:.0f} "
           f"idle_cpu_s={cpu1 - cpu0:.3f} over_s={a.hold}")
     for s in socks:
         s.close()
