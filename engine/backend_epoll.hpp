@@ -49,9 +49,11 @@ class EpollBackend {
   static ssize_t send(int fd, const iovec* iov, int count) noexcept;
 
   // Reads one link until EAGAIN, a short read, the budget, or the sink
-  // stopping (empty read_target). Returns true when bytes may remain.
+  // stopping (empty read_target). Returns true when bytes may remain. With
+  // `hangup` (the edge carried RDHUP/HUP/ERR) a short read does not end the
+  // pass: the FIN behind the data brings no further edge, so it is read now.
   template <class Sink, class LinkT>
-  static bool read_pass(Sink& sink, LinkT& link, int fd) noexcept;
+  static bool read_pass(Sink& sink, LinkT& link, int fd, bool hangup) noexcept;
 
   // Waits up to timeout_ms (-1: no limit) and dispatches every event.
   template <class Sink>
@@ -65,7 +67,7 @@ class EpollBackend {
 };
 
 template <class Sink, class LinkT>
-bool EpollBackend::read_pass(Sink& sink, LinkT& link, int fd) noexcept {
+bool EpollBackend::read_pass(Sink& sink, LinkT& link, int fd, bool hangup) noexcept {
   std::size_t total = 0;
   for (;;) {
     std::span<std::byte> target = sink.read_target(link);
@@ -76,7 +78,7 @@ bool EpollBackend::read_pass(Sink& sink, LinkT& link, int fd) noexcept {
       if (!alive) return false;
       total += static_cast<std::size_t>(n);
       // A short read drained the socket: new bytes bring a new edge.
-      if (static_cast<std::size_t>(n) < target.size()) return false;
+      if (static_cast<std::size_t>(n) < target.size() && !hangup) return false;
       if (total >= config::read_budget) return true;
       continue;
     }
@@ -111,7 +113,8 @@ int EpollBackend::wait(int timeout_ms, Sink& sink) noexcept {
     }
     auto* link = sink.link_for(key);
     if (link == nullptr) continue;  // freed this turn: a stale event
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) sink.on_readable(*link);
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+      sink.on_readable(*link, (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
     if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && sink.link_for(key) == link) sink.on_writable(*link);
   }
   return n;

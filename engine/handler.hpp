@@ -66,16 +66,19 @@ class Handler {
   // A timer set with Link::set_timer expired.
   virtual void on_timer(Link& link) { (void)link; }
   // The link is gone: `code` is the peer's close code, the code we sent, or
-  // 1006 when the connection ended without a close handshake. The Link is
-  // valid during the call only; sends are refused.
+  // 1006 when the connection ended without a close handshake; `reason` is
+  // the close frame's reason (the peer's, or ours when we started the close).
+  // The Link is valid during the call only; sends are refused.
   virtual void on_close(Link& link, std::uint16_t code, std::string_view reason) {
     (void)link; (void)code; (void)reason;
   }
-  // Client links: connect or upgrade failed. `error` is a negative errno, or
-  // 0 with `http_status` set (non-101 answer), or 0 and status 0 for an
-  // invalid 101 (see the log).
-  virtual void on_connect_failed(LinkId id, int error, std::uint16_t http_status) {
-    (void)id; (void)error; (void)http_status;
+  // Client links: connect or upgrade failed. `user_data` is the request's
+  // (ConnectRequest::user_data); `id` is invalid when no link was made at all.
+  // `error` is a negative errno (-ECONNREFUSED, -ETIMEDOUT for the handshake
+  // timeout, -EMFILE...), or 0 with `http_status` set (a non-101 answer), or
+  // 0 and status 0 for an invalid 101 (see the log).
+  virtual void on_connect_failed(LinkId id, void* user_data, int error, std::uint16_t http_status) {
+    (void)id; (void)user_data; (void)error; (void)http_status;
   }
 };
 

@@ -88,6 +88,7 @@ class Link {
     f_in_pool_wait = 1 << 11,
     f_close_notified = 1 << 12, // on_close ran
     f_opened = 1 << 13,         // on_open ran
+    f_hangup = 1 << 14,         // the peer's FIN (or an error) is waiting behind the data
   };
   // Why reading is paused (any bit set: not reading).
   enum : std::uint8_t {

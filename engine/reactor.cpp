@@ -59,9 +59,10 @@ struct RateState {
 struct LinkAux {
   std::unique_ptr<HandshakeState> handshake;
   std::optional<RateState> rate;
+  std::string close_text;   // the close frame's reason, for on_close
   std::uint32_t app_timer_ms = 0;
   bool app_timer_armed = false;
-  bool empty() const noexcept { return !handshake && !rate && !app_timer_armed; }
+  bool empty() const noexcept { return !handshake && !rate && !app_timer_armed && close_text.empty(); }
 };
 
 // Stable link storage: blocks of slots that never move, so other threads may
@@ -110,6 +111,10 @@ struct Reactor::Slab {
 };
 
 namespace {
+
+// 1 ms ticks: application timers (a load generator's send schedule) stay
+// precise; 4096 slots make a 4 s round, longer timeouts take several rounds.
+constexpr std::uint32_t timer_tick_ms = 1;
 
 std::uint16_t sendable_or_normal(std::uint16_t code) noexcept {
   return close_code_sendable(code) ? code : close_code::normal;
@@ -168,13 +173,14 @@ Reactor::~Reactor() {
     closed_.clear();
   }
   for (SendQueue* q : queue_cache_) delete q;
+  for (Session* s : session_cache_) delete s;
 }
 
 int Reactor::open(int listen_fd) noexcept {
   listen_fd_.reset(listen_fd);
   pool_ = std::make_unique<ChunkPool>(cfg_.pool_max_chunks, config::chunk_size);
   now_ms_ = clock_();
-  timers_ = std::make_unique<TimerWheel>(now_ms_);
+  timers_ = std::make_unique<TimerWheel>(now_ms_, timer_tick_ms);
   int r = backend_.open();
   if (r < 0) return r;
   if (listen_fd_) {
@@ -188,7 +194,7 @@ int Reactor::open(int listen_fd) noexcept {
 void Reactor::set_clock(ClockFn clock) noexcept {
   clock_ = clock;
   now_ms_ = clock_();
-  if (timers_) timers_ = std::make_unique<TimerWheel>(now_ms_);
+  if (timers_) timers_ = std::make_unique<TimerWheel>(now_ms_, timer_tick_ms);
 }
 
 int Reactor::run() noexcept {
@@ -230,7 +236,7 @@ void Reactor::run_once(int max_wait_ms) noexcept {
         if (l->state_ == LinkState::closed || l->paused_ != 0) continue;
         if (l->rlen_ == 0) release_rbuf(*l);
       }
-      if (l->flags_ & Link::f_readable) on_readable(*l);
+      if (l->flags_ & Link::f_readable) on_readable(*l, false);
     }
   }
   if (!pool_waiting_.empty() && pool_->in_use() < pool_->max_chunks()) {
@@ -377,8 +383,9 @@ void Reactor::close_now(Link& l, CloseReason why, std::uint16_t code) noexcept {
   if ((l.flags_ & Link::f_opened) && !(l.flags_ & Link::f_close_notified)) {
     l.flags_ |= Link::f_close_notified;
     const std::uint16_t reported = (l.close_code_ != close_code::abnormal) ? l.close_code_ : code;
+    const std::string_view reason = l.aux_ != nullptr ? std::string_view(l.aux_->close_text) : std::string_view{};
     try {
-      handler_.on_close(l, reported, {});
+      handler_.on_close(l, reported, reason);
     } catch (...) {
       metrics_.handler_exceptions.add();
     }
@@ -392,7 +399,8 @@ void Reactor::close_now(Link& l, CloseReason why, std::uint16_t code) noexcept {
     }
     if (why == CloseReason::io_error) err = -static_cast<int>(code);  // code holds the errno
     try {
-      handler_.on_connect_failed(LinkId{index_, l.slot_, l.generation_.load(std::memory_order_relaxed)}, err, status);
+      handler_.on_connect_failed(LinkId{index_, l.slot_, l.generation_.load(std::memory_order_relaxed)}, l.user_data_,
+                                 err, status);
     } catch (...) {
       metrics_.handler_exceptions.add();
     }
@@ -411,6 +419,7 @@ void Reactor::start_close(Link& l, std::uint16_t code, std::string_view reason, 
   l.close_reason_ = static_cast<std::uint8_t>(why);
   l.state_ = LinkState::closing;
   l.mark_ms_ = ms32();
+  if (!reason.empty()) aux_of(l).close_text.assign(reason.substr(0, max_control_payload - 2));
   send_close_frame(l, code, reason);
   arm_timer(l);
 }
@@ -507,11 +516,12 @@ std::span<std::byte> Reactor::read_target(Link& l) noexcept {
   return {l.rbuf_ + used, cap - used};
 }
 
-void Reactor::on_readable(Link& l) noexcept {
+void Reactor::on_readable(Link& l, bool hangup) noexcept {
   l.flags_ |= Link::f_readable;
+  if (hangup) l.flags_ |= Link::f_hangup;
   if (l.paused_ != 0 || l.state_ == LinkState::closed) return;
   const std::uint64_t key = l.id().raw();
-  const bool more = Backend::read_pass(*this, l, l.fd_);
+  const bool more = Backend::read_pass(*this, l, l.fd_, (l.flags_ & Link::f_hangup) != 0);
   if (link_for(key) != &l) return;  // closed while reading
   if (more) {
     mark_ready(l);
@@ -769,11 +779,14 @@ bool Reactor::process_frames(Link& l) noexcept {
           l.close_reason_ = static_cast<std::uint8_t>(CloseReason::peer_close);
           l.state_ = LinkState::closing;
           l.mark_ms_ = ms32();
+          if (!ev.reason.empty()) aux_of(l).close_text.assign(ev.reason);
           send_close_frame(l, ev.code, {});
           l.flags_ |= Link::f_close_after_flush;
           if (l.sendq_ == nullptr && l.state_ != LinkState::closed) finish_close(l);
         } else {
-          // Our close was answered: the handshake is complete.
+          // Our close was answered: the handshake is complete. The peer's
+          // reason (if any) is what on_close reports.
+          if (!ev.reason.empty()) aux_of(l).close_text.assign(ev.reason);
           l.flags_ |= Link::f_close_after_flush;
           if (l.sendq_ == nullptr) finish_close(l);
         }
@@ -785,6 +798,7 @@ bool Reactor::process_frames(Link& l) noexcept {
         l.close_reason_ = static_cast<std::uint8_t>(reason_for_fail(ev.code));
         l.state_ = LinkState::closing;
         l.mark_ms_ = ms32();
+        aux_of(l).close_text.assign(ev.reason);
         send_close_frame(l, ev.code, ev.reason);
         l.flags_ |= Link::f_close_after_flush;
         if (l.sendq_ == nullptr && l.state_ != LinkState::closed) finish_close(l);
@@ -900,17 +914,18 @@ SendResult Reactor::send_frame(Link& l, Opcode op, std::span<const std::byte> pa
   std::array<std::byte, max_frame_header> hdr;
   std::size_t hl = 0;
   if (l.flags_ & Link::f_client) {
-    // Client frames are masked with a fresh key: the payload is copied once.
+    // Client frames are masked with a fresh key, so the payload is copied:
+    // into a reused scratch buffer, from which enqueue() copies only what the
+    // socket did not take at once.
     h.masked = true;
     fill_mask(h.mask);
-    PayloadRef masked = PayloadRef::allocate(payload.size());
-    if (!masked && !payload.empty()) return SendResult::dropped;
+    mask_scratch_.resize(payload.size());
     if (!payload.empty()) {
-      std::memcpy(masked.data(), payload.data(), payload.size());
-      apply_mask(masked.bytes(), h.mask, 0);
+      std::memcpy(mask_scratch_.data(), payload.data(), payload.size());
+      apply_mask(std::span<std::byte>(mask_scratch_), h.mask, 0);
     }
-    shared = std::move(masked);
-    payload = shared.bytes();
+    payload = std::span<const std::byte>(mask_scratch_);
+    shared.reset();
   }
   if (shared && shared.frame_header_len() != 0 && !(l.flags_ & Link::f_client)) {
     hl = shared.frame_header_len();
@@ -920,6 +935,7 @@ SendResult Reactor::send_frame(Link& l, Opcode op, std::span<const std::byte> pa
     hl = enc.encode_header(std::span<std::byte, max_frame_header>(hdr), h);
   }
   const SendResult r = enqueue(l, std::span<const std::byte>(hdr.data(), hl), payload, std::move(shared), control);
+  if (mask_scratch_.capacity() > (1u << 20)) std::vector<std::byte>().swap(mask_scratch_);  // after a huge message
   if (r == SendResult::queued || r == SendResult::dropped) {
     if (!control) metrics_.messages_out.add();
   }
@@ -1303,10 +1319,11 @@ void Reactor::run_command(Command& cmd) noexcept {
       break;
     case Command::Kind::connect:
       if (cmd.connect) {
-        LinkId id = connect(*cmd.connect);
+        int err = 0;
+        const LinkId id = connect(*cmd.connect, &err);
         if (!id.valid()) {
           try {
-            handler_.on_connect_failed(id, -EMFILE, 0);
+            handler_.on_connect_failed(id, cmd.connect->user_data, err, 0);
           } catch (...) {
             metrics_.handler_exceptions.add();
           }
@@ -1340,12 +1357,16 @@ std::size_t Reactor::broadcast(std::span<const LinkId> ids, const PayloadRef& pa
   return n;
 }
 
-LinkId Reactor::connect(const ConnectRequest& req) noexcept {
+LinkId Reactor::connect(const ConnectRequest& req, int* error) noexcept {
   const int fd = start_connect(req.address, req.has_source ? &req.source : nullptr);
-  if (fd < 0) return {};
+  if (fd < 0) {
+    if (error != nullptr) *error = fd;
+    return {};
+  }
   Link* l = allocate_link(fd, true);
   if (l == nullptr) {
     ::close(fd);
+    if (error != nullptr) *error = -ENOSPC;  // max_links_per_reactor reached
     return {};
   }
   l->user_data_ = req.user_data;

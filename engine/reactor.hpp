@@ -104,8 +104,9 @@ class Reactor {
   std::size_t broadcast_all(const PayloadRef& payload, Opcode op) noexcept;
   std::size_t broadcast(std::span<const LinkId> ids, const PayloadRef& payload, Opcode op) noexcept;
   // Starts an outbound connection; returns its id (on_open or
-  // on_connect_failed follows) or an invalid id when no slot/fd is left.
-  LinkId connect(const ConnectRequest& req) noexcept;
+  // on_connect_failed follows), or an invalid id with *error set (-errno of
+  // socket/bind/connect, -ENOSPC when max_links_per_reactor is reached).
+  LinkId connect(const ConnectRequest& req, int* error = nullptr) noexcept;
   std::uint64_t now_ms() const noexcept { return now_ms_; }
   // Replaces the clock (tests: a manual clock, no sleeping). Reactor thread.
   void set_clock(ClockFn clock) noexcept;
@@ -119,7 +120,7 @@ class Reactor {
   // --- backend sink interface (called by the backend) ---
   Link* link_for(std::uint64_t key) noexcept;
   void on_acceptable(std::uint32_t listener) noexcept;
-  void on_readable(Link& link) noexcept;
+  void on_readable(Link& link, bool hangup) noexcept;
   void on_writable(Link& link) noexcept;
   void on_wake() noexcept;
   std::span<std::byte> read_target(Link& link) noexcept;
@@ -200,6 +201,7 @@ class Reactor {
   std::vector<SendQueue*> queue_cache_;
   std::vector<Session*> session_cache_;   // sessions of links at rest, reused
   std::vector<iovec> iov_;
+  std::vector<std::byte> mask_scratch_;   // client frames are masked here
   Fd listen_fd_;
   bool accepting_ = false;
   bool accept_paused_ = false;

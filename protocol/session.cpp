@@ -86,7 +86,7 @@ std::size_t write_close_payload(std::span<std::byte, max_control_payload> out, s
     n = room;
     while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
   }
-  std::memcpy(out.data() + 2, reason.data(), n);
+  if (n != 0) std::memcpy(out.data() + 2, reason.data(), n);  // reason may be a null view
   return n + 2;
 }
 

@@ -9,9 +9,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "engine/server.hpp"
 
@@ -70,6 +73,10 @@ bool parse(int argc, char** argv, Options& o) {
   return true;
 }
 
+// Echoes without losing anything: when send() pushes back, the message is
+// kept (with any that follow it) and reading pauses until on_drain; TCP then
+// pushes back on the peer. Pausing stops the reactor before the next message,
+// so at most a message or two wait here per link.
 class EchoHandler : public ringlink::Handler {
  public:
   EchoHandler(bool broadcast, std::size_t max_message) : broadcast_(broadcast), max_message_(max_message) {}
@@ -84,12 +91,36 @@ class EchoHandler : public ringlink::Handler {
       server_->broadcast_all(payload, op);
       return;
     }
-    // Reject policy: a peer that does not read its echoes is paused until it does.
-    if (link.send(payload, op) == ringlink::SendResult::backpressured) link.pause_reading();
+    auto* waiting = static_cast<Waiting*>(link.user_data());
+    if (waiting == nullptr && link.send(payload, op) != ringlink::SendResult::backpressured) return;
+    if (waiting == nullptr) {
+      waiting = new Waiting;
+      link.user_data() = waiting;
+      link.pause_reading();
+    }
+    waiting->emplace_back(op, std::vector<std::byte>(payload.begin(), payload.end()));
   }
-  void on_drain(ringlink::Link& link) override { link.resume_reading(); }
+
+  void on_drain(ringlink::Link& link) override {
+    auto* waiting = static_cast<Waiting*>(link.user_data());
+    if (waiting == nullptr) return;
+    while (!waiting->empty()) {
+      auto& [op, bytes] = waiting->front();
+      if (link.send(bytes, op) == ringlink::SendResult::backpressured) return;  // on_drain again later
+      waiting->pop_front();
+    }
+    delete waiting;
+    link.user_data() = nullptr;
+    link.resume_reading();
+  }
+
+  void on_close(ringlink::Link& link, std::uint16_t, std::string_view) override {
+    delete static_cast<Waiting*>(link.user_data());
+    link.user_data() = nullptr;
+  }
 
  private:
+  using Waiting = std::deque<std::pair<ringlink::Opcode, std::vector<std::byte>>>;
   bool broadcast_;
   std::size_t max_message_;
   ringlink::Server* server_ = nullptr;
