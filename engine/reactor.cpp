@@ -461,20 +461,25 @@ void Reactor::on_acceptable(std::uint32_t) noexcept {
       RINGLINK_LOG(LogLevel::warn, "reactor %u: accept failed: %s", index_, std::strerror(errno));
       return;
     }
-    Link* l = allocate_link(fd, false);
-    if (l == nullptr) {
-      ::close(fd);
-      metrics_.links_refused.add();
-      continue;
-    }
-    metrics_.links_accepted.add();
-    if (l->flags_ & Link::f_nodelay) set_nodelay(fd, true);
-    if (backend_.add_link(fd, LinkId{index_, l->slot_, l->generation_.load(std::memory_order_relaxed)}.raw()) < 0) {
-      close_now(*l, CloseReason::io_error, close_code::abnormal);
-      continue;
-    }
-    arm_timer(*l);
+    if (!adopt(fd).valid()) metrics_.links_refused.add();
   }
+}
+
+LinkId Reactor::adopt(int fd) noexcept {
+  Link* l = allocate_link(fd, false);
+  if (l == nullptr) {
+    ::close(fd);
+    return {};
+  }
+  metrics_.links_accepted.add();
+  if (l->flags_ & Link::f_nodelay) set_nodelay(fd, true);  // fails harmlessly on non-TCP sockets
+  const LinkId id = l->id();
+  if (backend_.add_link(fd, id.raw()) < 0) {
+    close_now(*l, CloseReason::io_error, close_code::abnormal);
+    return {};
+  }
+  arm_timer(*l);
+  return id;
 }
 
 // Out of descriptors: stop accepting for a while instead of spinning on a

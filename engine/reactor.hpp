@@ -103,6 +103,10 @@ class Reactor {
   // how many queued it.
   std::size_t broadcast_all(const PayloadRef& payload, Opcode op) noexcept;
   std::size_t broadcast(std::span<const LinkId> ids, const PayloadRef& payload, Opcode op) noexcept;
+  // Takes a connected, non-blocking socket (accepted elsewhere, or one end of
+  // a socketpair) as a server link: it starts in the handshake. Returns its
+  // id, or an invalid id (the fd is closed) when no slot is left.
+  LinkId adopt(int fd) noexcept;
   // Starts an outbound connection; returns its id (on_open or
   // on_connect_failed follows), or an invalid id with *error set (-errno of
   // socket/bind/connect, -ENOSPC when max_links_per_reactor is reached).
