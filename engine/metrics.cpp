@@ -1,5 +1,7 @@
 #include "engine/metrics.hpp"
 
+#include <cstdio>
+
 namespace ringlink {
 
 const char* to_string(CloseReason r) noexcept {
@@ -51,6 +53,119 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   handler_exceptions += m.handler_exceptions.get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
+}
+
+}  // namespace ringlink
+
+namespace ringlink {
+
+namespace {
+
+struct Series {
+  const char* name;
+  const char* type;  // counter or gauge
+  const char* help;
+  const Counter ReactorMetrics::*field;
+};
+
+constexpr Series kSeries[] = {
+    {"ringlink_links_open", "gauge", "Links open now.", &ReactorMetrics::links_open},
+    {"ringlink_links_accepted_total", "counter", "TCP connections accepted.", &ReactorMetrics::links_accepted},
+    {"ringlink_links_refused_total", "counter", "Upgrades refused with an HTTP status (hook, origin), or no slot left.",
+     &ReactorMetrics::links_refused},
+    {"ringlink_handshakes_failed_total", "counter", "Malformed or timed-out upgrade requests.",
+     &ReactorMetrics::handshakes_failed},
+    {"ringlink_messages_in_total", "counter", "Messages received.", &ReactorMetrics::messages_in},
+    {"ringlink_messages_out_total", "counter", "Messages queued or written.", &ReactorMetrics::messages_out},
+    {"ringlink_bytes_in_total", "counter", "Payload bytes received.", &ReactorMetrics::bytes_in},
+    {"ringlink_bytes_out_total", "counter", "Bytes written to sockets.", &ReactorMetrics::bytes_out},
+    {"ringlink_queued_bytes", "gauge", "Bytes waiting in send queues.", &ReactorMetrics::queued_bytes},
+    {"ringlink_queued_bytes_high_water", "gauge", "Most bytes ever waiting in send queues.",
+     &ReactorMetrics::queued_bytes_high_water},
+    {"ringlink_send_backpressured_total", "counter", "Sends refused because a send queue was full.",
+     &ReactorMetrics::send_backpressured},
+    {"ringlink_send_dropped_total", "counter", "Queued frames dropped by the drop-oldest policy.",
+     &ReactorMetrics::send_dropped},
+    {"ringlink_inbound_dropped_total", "counter", "Messages dropped by the drop-newest inbound policy.",
+     &ReactorMetrics::inbound_dropped},
+    {"ringlink_paused_links", "gauge", "Links whose reading is paused now.", &ReactorMetrics::paused_links},
+    {"ringlink_read_pauses_total", "counter", "Times a link's reading was paused.", &ReactorMetrics::read_pauses},
+    {"ringlink_rate_limited_total", "counter", "Pauses caused by the inbound rate limit.", &ReactorMetrics::rate_limited},
+    {"ringlink_pool_exhausted_total", "counter", "Reads deferred because the chunk pool was at its cap.",
+     &ReactorMetrics::pool_exhausted},
+    {"ringlink_loop_wakeups_total", "counter", "Reactor loop turns.", &ReactorMetrics::loop_wakeups},
+    {"ringlink_accept_backoffs_total", "counter", "Accept back-offs after EMFILE/ENFILE.",
+     &ReactorMetrics::accept_backoffs},
+    {"ringlink_accept_calls_total", "counter", "accept4 calls.", &ReactorMetrics::accept_calls},
+    {"ringlink_commands_total", "counter", "Cross-thread commands run.", &ReactorMetrics::commands},
+    {"ringlink_commands_rejected_total", "counter", "Cross-thread commands refused: ring full.",
+     &ReactorMetrics::commands_rejected},
+    {"ringlink_handler_exceptions_total", "counter", "Handler callbacks that threw.",
+     &ReactorMetrics::handler_exceptions},
+};
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void sample(std::string& out, const char* name, const char* suffix, unsigned reactor, const char* extra_label,
+            const std::string& extra_value, const std::string& value) {
+  out += name;
+  out += suffix;
+  out += "{reactor=\"";
+  out += std::to_string(reactor);
+  out += '"';
+  if (extra_label != nullptr) {
+    out += ',';
+    out += extra_label;
+    out += "=\"";
+    out += extra_value;
+    out += '"';
+  }
+  out += "} ";
+  out += value;
+  out += '\n';
+}
+
+std::string seconds(std::uint64_t us) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6f", static_cast<double>(us) / 1e6);
+  return buf;
+}
+
+}  // namespace
+
+void write_prometheus(std::string& out, std::span<const ReactorMetrics* const> reactors) {
+  for (const Series& s : kSeries) {
+    header(out, s.name, s.type, s.help);
+    for (unsigned r = 0; r < reactors.size(); ++r)
+      sample(out, s.name, "", r, nullptr, {}, std::to_string((reactors[r]->*s.field).get()));
+  }
+  header(out, "ringlink_closes_total", "counter", "Links closed, by reason.");
+  for (unsigned r = 0; r < reactors.size(); ++r)
+    for (std::size_t i = 0; i < close_reason_count; ++i)
+      sample(out, "ringlink_closes_total", "", r, "reason", to_string(static_cast<CloseReason>(i)),
+             std::to_string(reactors[r]->closes[i].get()));
+  header(out, "ringlink_loop_turn_seconds", "histogram", "Time a reactor spends on one loop turn.");
+  for (unsigned r = 0; r < reactors.size(); ++r) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < loop_turn_bounds_us.size(); ++i) {
+      cumulative += reactors[r]->loop_turn_us[i].get();
+      const bool last = i + 1 == loop_turn_bounds_us.size();
+      sample(out, "ringlink_loop_turn_seconds", "_bucket", r, "le", last ? std::string("+Inf") : seconds(loop_turn_bounds_us[i]),
+             std::to_string(cumulative));
+    }
+    sample(out, "ringlink_loop_turn_seconds", "_sum", r, nullptr, {}, seconds(reactors[r]->loop_turn_us_sum.get()));
+    sample(out, "ringlink_loop_turn_seconds", "_count", r, nullptr, {}, std::to_string(cumulative));
+  }
 }
 
 }  // namespace ringlink

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <string>
 
 #include "ringlink_config.hpp"
 
@@ -87,6 +89,7 @@ struct ReactorMetrics {
   Counter handler_exceptions;
   std::array<Counter, close_reason_count> closes{};
   std::array<Counter, loop_turn_bounds_us.size()> loop_turn_us{};
+  Counter loop_turn_us_sum;
 
   void closed(CloseReason r) noexcept { closes[static_cast<std::size_t>(r)].add(); }
   void loop_turn(std::uint64_t us) noexcept {
@@ -94,9 +97,14 @@ struct ReactorMetrics {
       std::size_t i = 0;
       while (us > loop_turn_bounds_us[i]) ++i;
       loop_turn_us[i].add();
+      loop_turn_us_sum.add(us);
     }
   }
 };
+
+// Appends the Prometheus text exposition (version 0.0.4) of every reactor's
+// counters to `out`, one series per reactor (label reactor="i"). Any thread.
+void write_prometheus(std::string& out, std::span<const ReactorMetrics* const> reactors);
 
 // Plain copy of the counters, summed over reactors by Server::snapshot().
 struct MetricsSnapshot {

@@ -641,8 +641,20 @@ bool Reactor::process_handshake(Link& l) noexcept {
     // A well-formed GET that simply is not an upgrade is plain HTTP.
     if (req.method() == "GET" && !req.header("Upgrade").has_value() && req.head_length() > 0) {
       HttpResponse resp;
-      bool handled = guarded(l, [&] { resp = handler_.on_http(req.path()); });
-      if (!handled || l.state_ == LinkState::closed) return false;
+      std::string metrics_text;
+      if (cfg_.metrics_endpoint && req.path() == "/metrics") {
+        std::vector<const ReactorMetrics*> all;
+        if (server_ != nullptr) {
+          for (std::size_t i = 0; i < server_->reactor_count(); ++i) all.push_back(&server_->reactor(i).metrics());
+        } else {
+          all.push_back(&metrics_);
+        }
+        write_prometheus(metrics_text, all);
+        resp = HttpResponse{200, "text/plain; version=0.0.4", metrics_text};
+      } else {
+        bool handled = guarded(l, [&] { resp = handler_.on_http(req.path()); });
+        if (!handled || l.state_ == LinkState::closed) return false;
+      }
       std::string text;
       text.reserve(128 + resp.body.size());
       text += "HTTP/1.1 ";
