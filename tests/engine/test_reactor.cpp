@@ -251,3 +251,40 @@ TEST(ReactorFairness, QuietLinkServedWithinTwoTurns) {
   ASSERT_TRUE(f);
   EXPECT_EQ(f->text(), "quiet");
 }
+
+// Inbound rate limit: a burst passes, then reading pauses until tokens come
+// back; nothing is dropped and order is kept.
+TEST(ReactorRateLimit, PausesInsteadOfDropping) {
+  ServerConfig cfg;
+  cfg.rate_messages_per_s = 10;   // one token per 100 ms
+  cfg.rate_burst_messages = 5;
+  Echo h;
+  Harness t(cfg, h);
+  RawClient c;
+  ASSERT_TRUE(t.open(c));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.send_text("m" + std::to_string(i)));
+  t.pump(20);
+  int got = 0;
+  auto drain = [&] {
+    while (c.readable()) {
+      auto f = c.read_frame(100);
+      ASSERT_TRUE(f);
+      EXPECT_EQ(f->text(), "m" + std::to_string(got));
+      ++got;
+    }
+  };
+  drain();
+  EXPECT_EQ(got, 5) << "the burst";
+  EXPECT_GT(t.reactor().metrics().rate_limited.get(), 0u);
+  t.advance(100);
+  t.pump(5);
+  drain();
+  EXPECT_EQ(got, 6) << "one token per 100 ms";
+  for (int i = 0; i < 20 && got < 20; ++i) {
+    t.advance(100);
+    t.pump(5);
+    drain();
+  }
+  EXPECT_EQ(got, 20);
+  EXPECT_EQ(t.reactor().metrics().inbound_dropped.get(), 0u);
+}

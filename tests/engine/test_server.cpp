@@ -657,3 +657,48 @@ TEST(Server, MetricsEndpointSpeaksPrometheus) {
   EXPECT_EQ(total["ringlink_loop_turn_seconds_count"] > 0, true);
   s.stop(500ms);
 }
+
+// Inbound hand-off with the other policies: drop_newest counts what it
+// drops and keeps the link; close ends the link with 1008.
+TEST(Server, InboundDropNewestAndClosePolicies) {
+  for (InboundPolicy policy : {InboundPolicy::drop_newest, InboundPolicy::close}) {
+    struct Blocked : Handler {
+      std::mutex m;
+      std::condition_variable cv;
+      bool release = false;
+      std::atomic<int> seen{0};
+      void on_worker_message(LinkId, std::span<std::byte>, Opcode, unsigned) override {
+        std::unique_lock lk(m);
+        cv.wait_for(lk, 10s, [&] { return release; });
+        seen++;
+      }
+    } h;
+    ServerConfig cfg = test_config(1);
+    cfg.inbound_mode = InboundMode::workers;
+    cfg.inbound_policy = policy;
+    cfg.workers = 1;
+    Server s(cfg, h);
+    ASSERT_EQ(s.start(), 0);
+    RawClient c;
+    ASSERT_EQ(c.open(s.port()), 101);
+    const int n = static_cast<int>(config::recv_ring_slots) + 200;  // more than the ring holds
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(c.send_binary(seq_payload(static_cast<std::uint32_t>(i), 16)));
+    if (policy == InboundPolicy::drop_newest) {
+      ASSERT_TRUE(eventually([&] { return s.snapshot().messages_in == static_cast<std::uint64_t>(n); }));
+      EXPECT_GT(s.snapshot().inbound_dropped, 0u);
+      EXPECT_EQ(s.snapshot().links_open, 1u);
+    } else {
+      auto f = c.read_frame();
+      ASSERT_TRUE(f);
+      EXPECT_EQ(f->opcode, 8);
+      EXPECT_EQ(f->close_code(), 1008);
+      EXPECT_EQ(s.snapshot().inbound_dropped, 0u);
+    }
+    {
+      std::lock_guard g(h.m);
+      h.release = true;
+    }
+    h.cv.notify_all();
+    s.stop(500ms);
+  }
+}
