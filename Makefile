@@ -34,7 +34,7 @@ SETUP_OPTS = -Dframing=$(FRAMING) -Dio_backend=$(BACKEND) -Dallocator=$(ALLOCATO
 DEB_PACKAGES = g++ clang libclang-rt-14-dev meson ninja-build pkg-config \
   liburing-dev libwslay-dev libmimalloc-dev libgtest-dev libgmock-dev \
   libbenchmark-dev nettle-dev python3 python3-websockets golang-go \
-  golang-github-gorilla-websocket-dev procps
+  golang-github-gorilla-websocket-dev procps gnuplot-nox
 
 .PHONY: all deps build test run bench fuzz test-asan test-tsan clean
 

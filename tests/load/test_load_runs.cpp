@@ -205,6 +205,24 @@ TEST_F(LoadRuns, EchoModeIsClean) {
   EXPECT_NE(r.report.find("errors: 0"), std::string::npos) << r.report;
 }
 
+// --plot draws a PNG with gnuplot (make deps installs it); without gnuplot
+// the report says so and the exit status is unchanged.
+TEST_F(LoadRuns, PlotDrawsAPngOrSaysWhyNot) {
+  Server s = ringlink_echo(dir_);
+  ASSERT_GT(s.port, 0);
+  const std::string png = dir_.file("latency.png");
+  const LoadRun r = run_load(dir_, s.port, {"--conns", "4", "--duration", "500ms", "--plot", png});
+  ASSERT_EQ(r.status, 0) << r.describe();
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+    const std::string bytes = read_file(png);
+    ASSERT_GT(bytes.size(), 1000u) << r.describe();
+    EXPECT_EQ(bytes.substr(1, 3), "PNG");
+    EXPECT_NE(r.report.find("plot written to"), std::string::npos) << r.report;
+  } else {
+    EXPECT_NE(r.report.find("--plot needs gnuplot"), std::string::npos) << r.report;
+  }
+}
+
 TEST_F(LoadRuns, TextModeWithVariableSizesAndTwoThreads) {
   Server s = ringlink_echo(dir_);
   ASSERT_GT(s.port, 0);

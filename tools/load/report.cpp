@@ -433,7 +433,8 @@ bool write_plot(const std::string& png_path, const Options& o, const Results& r,
                "set output \"%s\"\n"
                "set title \"ringlink-load %s: latency by percentile\"\n"
                "set logscale x\n"
-               "set xtics (\"0%%\" 1, \"90%%\" 10, \"99%%\" 100, \"99.9%%\" 1000, \"99.99%%\" 10000, \"99.999%%\" 100000)\n"
+               // Tic labels are gnuplot format strings: a literal % is %% there.
+               "set xtics (\"0%%%%\" 1, \"90%%%%\" 10, \"99%%%%\" 100, \"99.9%%%%\" 1000, \"99.99%%%%\" 10000, \"99.999%%%%\" 100000)\n"
                "set xlabel \"percentile\"\n"
                "set ylabel \"latency (us)\"\n"
                "set grid\n"
