@@ -179,6 +179,9 @@ Reactor::~Reactor() {
 int Reactor::open(int listen_fd) noexcept {
   listen_fd_.reset(listen_fd);
   pool_ = std::make_unique<ChunkPool>(cfg_.pool_max_chunks, config::chunk_size);
+  // Create the pool's heap now, on the reactor thread, rather than in the
+  // first connection's read.
+  if (std::byte* warm = pool_->acquire()) pool_->release(warm);
   now_ms_ = clock_();
   timers_ = std::make_unique<TimerWheel>(now_ms_, timer_tick_ms);
   int r = backend_.open();
