@@ -34,7 +34,9 @@ SETUP_OPTS = -Dframing=$(FRAMING) -Dio_backend=$(BACKEND) -Dallocator=$(ALLOCATO
 DEB_PACKAGES = g++ clang libclang-rt-14-dev meson ninja-build pkg-config \
   liburing-dev libwslay-dev libmimalloc-dev libgtest-dev libgmock-dev \
   libbenchmark-dev nettle-dev python3 python3-websockets golang-go \
-  golang-github-gorilla-websocket-dev procps gnuplot-nox
+  golang-github-gorilla-websocket-dev procps gnuplot-nox chromium chromium-driver nodejs
+# npm comes with some nodejs builds (NodeSource's); Debian's is a package of its own.
+DEB_PACKAGES += $(if $(shell command -v npm),,npm)
 
 .PHONY: all deps build test run bench fuzz test-asan test-tsan clean
 
@@ -73,7 +75,7 @@ bench: deps
 # The sanitizers see only the system allocator's heap (and TSan would take
 # mimalloc's reuse of memory across threads for races): allocator=system.
 test-asan:
-	$(MAKE) test ALLOCATOR=system BUILD=build/asan-$(FRAMING) \
+	$(MAKE) test ALLOCATOR=system BUILD=build/asan-$(FRAMING)-$(notdir $(CXX)) \
 	  MESON_OPTS="-Db_sanitize=address,undefined -Db_lundef=false"
 
 # Everything that crosses threads: the rings and the engine over loopback.
@@ -83,7 +85,7 @@ test-tsan:
 	  TEST_ARGS="$(TSAN_SUITES)"
 
 FUZZ_BUILD = build/fuzz
-FUZZ_TARGETS = fuzz_handshake fuzz_frame_decoder fuzz_differential fuzz_session
+FUZZ_TARGETS = fuzz_handshake fuzz_frame_decoder fuzz_differential fuzz_session fuzz_link
 fuzz: deps
 	[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true -Dwerror=$(WERROR) \
 	  --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
@@ -100,3 +102,11 @@ fuzz: deps
 
 clean:
 	rm -rf build
+
+# Installs the headers (<PREFIX>/include/ringlink), libringlink.a and .so,
+# ringlink.pc and the tools. DESTDIR=... stages it elsewhere.
+PREFIX ?= /usr/local
+.PHONY: install
+install: build
+	meson configure $(BUILD) -Dprefix=$(abspath $(PREFIX))
+	meson install -C $(BUILD) $(if $(DESTDIR),--destdir $(abspath $(DESTDIR)))
