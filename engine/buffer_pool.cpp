@@ -16,7 +16,7 @@ constexpr size_t chunk_alignment = 64;
 
 // A per-thread number that is never reused (unlike pthread ids), to recognise the thread that
 // owns a mimalloc heap even after that thread has exited and another took its id.
-uint64_t thread_serial() noexcept {
+[[maybe_unused]] uint64_t thread_serial() noexcept {  // used by the mimalloc build only
   static std::atomic<uint64_t> next{1};
   thread_local const uint64_t serial = next.fetch_add(1, std::memory_order_relaxed);
   return serial;

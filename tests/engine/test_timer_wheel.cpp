@@ -34,8 +34,8 @@ TEST(TimerWheel, FiresAtDeadlineRoundedUpToTickNeverEarlyNeverMoreThanATickLate)
       {20, 20},   {639, 640},  {640, 640},  {641, 650},   {6399, 6400},   {12345, 12350},
   };
   for (const auto& c : cases) {
-    TimerWheel wheel(start_ms, 10, 64);  // 640 ms per round: several cases span rounds
     TimerNode node;
+    TimerWheel wheel(start_ms, 10, 64);  // 640 ms per round: several cases span rounds
     const uint64_t deadline = start_ms + c.offset_ms;
     wheel.schedule(node, deadline);
     ASSERT_TRUE(node.armed());
@@ -71,9 +71,9 @@ TEST(TimerWheel, PastDeadlineFiresOnNextAdvance) {
 }
 
 TEST(TimerWheel, CancelDisarmsAndNeverFires) {
-  TimerWheel wheel(start_ms, 10, 64);
   TimerNode keep;
   TimerNode drop;
+  TimerWheel wheel(start_ms, 10, 64);
   wheel.schedule(keep, start_ms + 30);
   wheel.schedule(drop, start_ms + 30);
   EXPECT_EQ(wheel.size(), 2u);
@@ -92,8 +92,8 @@ TEST(TimerWheel, CancelDisarmsAndNeverFires) {
 }
 
 TEST(TimerWheel, ScheduleOfArmedNodeMovesIt) {
-  TimerWheel wheel(start_ms, 10, 64);
   TimerNode node;
+  TimerWheel wheel(start_ms, 10, 64);
   wheel.schedule(node, start_ms + 500);
   wheel.schedule(node, start_ms + 50);
   EXPECT_EQ(wheel.size(), 1u);
@@ -105,8 +105,8 @@ TEST(TimerWheel, ScheduleOfArmedNodeMovesIt) {
 }
 
 TEST(TimerWheel, PeriodicTimerReschedulesItselfFromCallback) {
-  TimerWheel wheel(start_ms, 10, 64);
   TimerNode node;
+  TimerWheel wheel(start_ms, 10, 64);
   uint64_t deadline = start_ms + 25;
   wheel.schedule(node, deadline);
   std::vector<uint64_t> fired_at;
@@ -120,13 +120,14 @@ TEST(TimerWheel, PeriodicTimerReschedulesItselfFromCallback) {
   }
   EXPECT_EQ(fired_at.size(), 40u);  // deadlines 25, 50, ..., 1000
   EXPECT_TRUE(node.armed());
+  wheel.cancel(node);  // the node dies before the wheel
 }
 
 TEST(TimerWheel, CallbackMayCancelAnotherNodeDueInTheSameAdvance) {
-  TimerWheel wheel(start_ms, 10, 64);
   TimerNode first;
   TimerNode second;
   TimerNode third;
+  TimerWheel wheel(start_ms, 10, 64);
   wheel.schedule(first, start_ms + 10);
   wheel.schedule(second, start_ms + 10);
   wheel.schedule(third, start_ms + 20);
@@ -148,8 +149,8 @@ TEST(TimerWheel, CallbackMayCancelAnotherNodeDueInTheSameAdvance) {
 }
 
 TEST(TimerWheel, RescheduleIntoThePastFromCallbackWaitsForNextAdvance) {
-  TimerWheel wheel(start_ms, 10, 64);
   TimerNode node;
+  TimerWheel wheel(start_ms, 10, 64);
   wheel.schedule(node, start_ms);
   int fired = 0;
   auto again = [&](TimerNode& n) {
@@ -165,8 +166,8 @@ TEST(TimerWheel, RescheduleIntoThePastFromCallbackWaitsForNextAdvance) {
 }
 
 TEST(TimerWheel, FiresInTickOrderThenScheduleOrder) {
-  TimerWheel wheel(start_ms, 10, 64);
   std::array<TimerNode, 5> nodes;
+  TimerWheel wheel(start_ms, 10, 64);
   const uint64_t deadlines[] = {start_ms + 45, start_ms + 12, start_ms + 41, start_ms + 18, start_ms + 3};
   for (size_t i = 0; i < nodes.size(); ++i) wheel.schedule(nodes[i], deadlines[i]);
   std::vector<size_t> order;
@@ -178,9 +179,9 @@ TEST(TimerWheel, FiresInTickOrderThenScheduleOrder) {
 TEST(TimerWheel, ManyTimersInOneSlotAcrossRounds) {
   constexpr uint64_t tick = 10;
   constexpr size_t slots = 64;
-  TimerWheel wheel(start_ms, tick, slots);
   constexpr size_t count = 1000;
   std::vector<TimerNode> nodes(count);
+  TimerWheel wheel(start_ms, tick, slots);
   std::vector<uint64_t> deadline(count);
   for (size_t i = 0; i < count; ++i) {
     // All in slot 5: tick 5 + k * 64, minus 0..6 ms inside the tick.
@@ -202,8 +203,8 @@ TEST(TimerWheel, ManyTimersInOneSlotAcrossRounds) {
 }
 
 TEST(TimerWheel, WrapsOverManyRoundsWithOneMsTicks) {
-  TimerWheel wheel(start_ms, 1, 64);
   TimerNode node;
+  TimerWheel wheel(start_ms, 1, 64);
   const uint64_t deadline = start_ms + 64 * 100 + 7;
   wheel.schedule(node, deadline);
   uint64_t fired_at = 0;
@@ -222,8 +223,8 @@ TEST(TimerWheel, WrapsOverManyRoundsWithOneMsTicks) {
 }
 
 TEST(TimerWheel, JumpOfManyRoundsFiresEverythingDueAndNothingElse) {
-  TimerWheel wheel(start_ms, 10, 64);  // 640 ms rounds
   std::vector<TimerNode> nodes(300);
+  TimerWheel wheel(start_ms, 10, 64);  // 640 ms rounds
   for (size_t i = 0; i < nodes.size(); ++i) wheel.schedule(nodes[i], start_ms + 1 + i * 97);
   const uint64_t now = start_ms + 10 * 640 + 5;  // ten rounds later
   size_t due = 0;
@@ -252,8 +253,8 @@ TEST(TimerWheel, MsUntilNextIsExactWithinARound) {
 }
 
 TEST(TimerWheel, MsUntilNextMayAnswerEarlyForFarNodes) {
-  TimerWheel wheel(start_ms, 10, 64);
   TimerNode far;
+  TimerWheel wheel(start_ms, 10, 64);
   wheel.schedule(far, start_ms + 5 * 640 + 100);  // five rounds away, slot 10
   const int64_t wait = wheel.ms_until_next(start_ms);
   EXPECT_EQ(wait, 100);  // a spurious wakeup one slot-distance away, never later
@@ -261,8 +262,8 @@ TEST(TimerWheel, MsUntilNextMayAnswerEarlyForFarNodes) {
 }
 
 TEST(TimerWheel, TimeGoingBackwardsFiresNothing) {
-  TimerWheel wheel(start_ms, 10, 64);
   TimerNode node;
+  TimerWheel wheel(start_ms, 10, 64);
   wheel.advance(start_ms + 100, [](TimerNode&) {});
   wheel.schedule(node, start_ms + 150);
   EXPECT_EQ(wheel.advance(start_ms + 50, [](TimerNode&) {}), 0u);
@@ -305,8 +306,8 @@ TEST(TimerWheelProperty, MatchesReferenceModel) {
     };
     ManualClock clock(start_ms);
     MonotonicMs now_fn = clock.source();
-    TimerWheel wheel(now_fn(), tick, slots);
     std::array<TimerNode, count> nodes;
+    TimerWheel wheel(now_fn(), tick, slots);
     std::vector<int64_t> due(count, -1);  // model: due ms while armed, else -1
     std::vector<uint64_t> deadline(count, 0);
     std::multiset<uint64_t> dues;
