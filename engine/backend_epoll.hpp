@@ -96,7 +96,9 @@ bool EpollBackend::read_pass(Sink& sink, LinkT& link, int fd, bool hangup) noexc
 template <class Sink>
 int EpollBackend::wait(int timeout_ms, Sink& sink) noexcept {
   int n = ::epoll_wait(epfd_.get(), events_.data(), static_cast<int>(events_.size()), timeout_ms);
-  if (n < 0) return errno == EINTR ? 0 : -errno;
+  const int wait_errno = errno;
+  sink.begin_turn();
+  if (n < 0) return wait_errno == EINTR ? 0 : -wait_errno;
   for (int i = 0; i < n; ++i) {
     const std::uint64_t key = events_[i].data.u64;
     const std::uint32_t ev = events_[i].events;

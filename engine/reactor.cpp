@@ -220,9 +220,7 @@ void Reactor::run_once(int max_wait_ms) noexcept {
   if (max_wait_ms >= 0) tighten(max_wait_ms);
   if (timeout > 3'600'000) timeout = 3'600'000;
 
-  backend_.wait(static_cast<int>(timeout), *this);
-  const std::uint64_t turn_start_ns = steady_now_ns();
-  now_ms_ = clock_();
+  backend_.wait(static_cast<int>(timeout), *this);  // calls begin_turn() first
   metrics_.loop_wakeups.add();
 
   // Links that ran out of read budget, were resumed, or got a chunk back.
@@ -293,7 +291,7 @@ void Reactor::run_once(int max_wait_ms) noexcept {
   closed_.clear();
 
   if (stopping_) check_stop();
-  metrics_.loop_turn((steady_now_ns() - turn_start_ns) / 1000);
+  metrics_.loop_turn((steady_now_ns() - turn_start_ns_) / 1000);
 }
 
 bool Reactor::post(Command&& cmd) noexcept {
@@ -306,6 +304,14 @@ bool Reactor::post(Command&& cmd) noexcept {
 }
 
 void Reactor::on_wake() noexcept {}
+
+// The backend calls this as soon as its wait returns, before it reports any
+// event: whatever the events cause (accepts, reads, timer arming) must see
+// the time after the sleep, not before it.
+void Reactor::begin_turn() noexcept {
+  now_ms_ = clock_();
+  turn_start_ns_ = steady_now_ns();
+}
 
 bool Reactor::alive(LinkId id) const noexcept {
   if (id.reactor() != index_) return false;
@@ -368,7 +374,7 @@ void Reactor::free_link(Link& l) noexcept {
   --live_links_;
 }
 
-void Reactor::close_now(Link& l, CloseReason why, std::uint16_t code) noexcept {
+void Reactor::close_now(Link& l, CloseReason why, std::uint16_t code, int error) noexcept {
   if (l.state_ == LinkState::closed) return;
   const LinkState was = l.state_;
   l.state_ = LinkState::closed;
@@ -400,7 +406,7 @@ void Reactor::close_now(Link& l, CloseReason why, std::uint16_t code) noexcept {
       err = 0;
       status = code;
     }
-    if (why == CloseReason::io_error) err = -static_cast<int>(code);  // code holds the errno
+    if (why == CloseReason::io_error && error != 0) err = error;
     try {
       handler_.on_connect_failed(LinkId{index_, l.slot_, l.generation_.load(std::memory_order_relaxed)}, l.user_data_,
                                  err, status);
@@ -555,7 +561,9 @@ bool Reactor::on_received(Link& l, std::byte* data, std::size_t n) noexcept {
 void Reactor::on_read_end(Link& l, int err) noexcept {
   if (l.state_ == LinkState::closed) return;
   if (err != 0) {
-    close_now(l, CloseReason::io_error, static_cast<std::uint16_t>(-err));
+    // A closing link keeps the cause it was closing for.
+    const CloseReason why = l.state_ == LinkState::closing ? static_cast<CloseReason>(l.close_reason_) : CloseReason::io_error;
+    close_now(l, why, close_code::abnormal, err);
     return;
   }
   if (l.state_ == LinkState::closing) {
@@ -991,28 +999,17 @@ SendResult Reactor::enqueue(Link& l, std::span<const std::byte> header, std::spa
           metrics_.send_backpressured.add();
           return SendResult::backpressured;
         case OutboundPolicy::close_slow:
+          // What the peer has not read yet is dropped now (a frame already
+          // partly written must finish, or the stream would break), so the
+          // slow link holds no memory while its close waits to go out.
+          drop_unsent(*q, [](std::uint32_t) { return true; });
           start_close(l, cfg_.close_slow_code, "slow consumer", CloseReason::slow_consumer);
           return SendResult::closed;
         case OutboundPolicy::drop_oldest: {
-          // Drop unstarted data frames, oldest first, until the new one fits;
-          // the frames kept stay in order.
-          std::uint32_t kept = 0;
-          const std::uint32_t n = q->count;
-          for (std::uint32_t i = 0; i < n; ++i) {
-            SendFrame& f = q->at(i);
-            const std::uint32_t live = kept + (n - i);
-            if (!f.control && f.written == 0 &&
-                (q->bytes + total > cfg_.max_queued_bytes || live >= data_slots)) {
-              q->bytes -= f.total();
-              metrics_.queued_bytes.sub(f.total());
-              metrics_.send_dropped.add();
-              f.payload.reset();
-              continue;
-            }
-            if (kept != i) q->at(kept) = std::move(f);
-            ++kept;
-          }
-          q->count = kept;
+          // Oldest first, until the new frame fits.
+          drop_unsent(*q, [&](std::uint32_t frames_left) {
+            return q->bytes + total > cfg_.max_queued_bytes || frames_left >= data_slots;
+          });
           if (full()) {
             l.flags_ |= Link::f_drain_wanted;
             metrics_.send_backpressured.add();
@@ -1084,6 +1081,28 @@ SendResult Reactor::enqueue(Link& l, std::span<const std::byte> header, std::spa
   metrics_.queued_bytes_high_water.raise_to(metrics_.queued_bytes.get());
   if (!(l.flags_ & (Link::f_want_write | Link::f_send_busy))) mark_dirty(l);
   return result;
+}
+
+// Drops data frames not yet started, oldest first, while should_drop(frames
+// that would be left) says so; control frames and a frame partly written
+// stay, in order.
+template <class F>
+void Reactor::drop_unsent(SendQueue& q, F&& should_drop) noexcept {
+  std::uint32_t kept = 0;
+  const std::uint32_t n = q.count;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    SendFrame& f = q.at(i);
+    if (!f.control && f.written == 0 && should_drop(kept + (n - i))) {
+      q.bytes -= f.total();
+      metrics_.queued_bytes.sub(f.total());
+      metrics_.send_dropped.add();
+      f.payload.reset();
+      continue;
+    }
+    if (kept != i) q.at(kept) = std::move(f);
+    ++kept;
+  }
+  q.count = kept;
 }
 
 void Reactor::mark_dirty(Link& l) noexcept {

@@ -127,6 +127,7 @@ class Reactor {
   void on_readable(Link& link, bool hangup) noexcept;
   void on_writable(Link& link) noexcept;
   void on_wake() noexcept;
+  void begin_turn() noexcept;
   std::span<std::byte> read_target(Link& link) noexcept;
   bool on_received(Link& link, std::byte* data, std::size_t n) noexcept;
   void on_read_end(Link& link, int err) noexcept;
@@ -138,7 +139,9 @@ class Reactor {
   // links
   Link* allocate_link(int fd, bool client) noexcept;
   void free_link(Link& link) noexcept;
-  void close_now(Link& link, CloseReason why, std::uint16_t code) noexcept;
+  // `error` (a negative errno) is reported to on_connect_failed for client
+  // links that never opened; opened links report `code` to on_close.
+  void close_now(Link& link, CloseReason why, std::uint16_t code, int error = 0) noexcept;
   void start_close(Link& link, std::uint16_t code, std::string_view reason, CloseReason why) noexcept;
   void finish_close(Link& link) noexcept;   // after our close frame or 4xx left
 
@@ -167,6 +170,7 @@ class Reactor {
   void flush(Link& link) noexcept;
   void after_sent(Link& link, std::size_t n) noexcept;
   void mark_dirty(Link& link) noexcept;
+  template <class F> void drop_unsent(SendQueue& q, F&& should_drop) noexcept;
   SendQueue* acquire_queue() noexcept;
   void release_queue(SendQueue* q) noexcept;
 
@@ -214,6 +218,7 @@ class Reactor {
   std::uint64_t stop_deadline_ms_ = 0;
   std::atomic<bool> stopped_{false};
   std::uint64_t now_ms_ = 0;
+  std::uint64_t turn_start_ns_ = 0;
   ClockFn clock_;
   std::size_t open_links_ = 0;
   std::size_t live_links_ = 0;
