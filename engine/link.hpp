@@ -3,6 +3,8 @@
 // Handler callbacks receive a Link&; call its methods on that reactor thread
 // only (inside a callback, or from a command the reactor runs). From other
 // threads, address the link by its LinkId through Server::send / close.
+// Never keep a Link& or Link* past the callback: the slot is reused for
+// another connection once the link is freed. Keep link.id() instead.
 //
 //   void on_message(ringlink::Link& link, std::span<std::byte> p, ringlink::Opcode op) override {
 //     if (link.send(p, op) == ringlink::SendResult::backpressured) link.pause_reading();
@@ -30,40 +32,70 @@ class Session;
 
 class Link {
  public:
+  // The handle to keep, and to pass to other threads.
   LinkId id() const noexcept;
   LinkState state() const noexcept { return state_; }
   bool is_client() const noexcept { return (flags_ & f_client) != 0; }
 
-  // Queues one message (a single frame). The payload is written at once when
-  // the queue is empty and the socket takes it; whatever is left is copied,
-  // so `payload` may be reused as soon as send returns.
-  // Results: queued; backpressured (queue over its byte cap or slot count,
-  // policy reject; on_drain follows); dropped (policy drop_oldest made room by
-  // dropping older frames); closed (closing, closed, or not yet open).
+  // Queues one message (a single frame; text must be valid UTF-8, the engine
+  // does not check what it sends). The payload is written at once when the
+  // queue is empty and the socket takes it; whatever is left is copied, so
+  // `payload` stays the caller's and may be reused as soon as send returns.
+  // An empty queue takes one message of any size; after that the byte cap
+  // (ServerConfig::max_queued_bytes) and the send_ring_slots flag apply.
+  // Results:
+  //   queued         written or queued; it leaves unless the link closes first.
+  //   backpressured  refused, nothing queued (policy reject, queue full):
+  //                  keep the message or drop it; on_drain follows when the
+  //                  queue empties. Pausing reading meanwhile (pause_reading)
+  //                  is how a relay stays bounded and lossless.
+  //   dropped        queued, after dropping older unsent data frames
+  //                  (policy drop_oldest).
+  //   closed         not sent: the link is closing or closed, it is not open
+  //                  yet, the queue was full under policy close_slow (the
+  //                  link is now closing), a write failed, or `op` is close
+  //                  or continuation (use close(); fragments are not
+  //                  supported). Ping and pong are allowed.
   [[nodiscard]] SendResult send(std::span<const std::byte> payload, Opcode op = Opcode::binary);
   [[nodiscard]] SendResult send_text(std::string_view text);
   // Zero-copy: the payload buffer is shared (reference-counted) and freed when
-  // the last link that queued it has written it. Used by broadcast.
+  // the last link that queued it has written it. Used by broadcast. Do not
+  // write the bytes after the first send. A header stored by
+  // Server::make_frame_payload is used as is (server links), so `op` must be
+  // the one it was made with. Same results as above.
   [[nodiscard]] SendResult send(PayloadRef payload, Opcode op = Opcode::binary);
 
   // Starts the close handshake (code must be sendable, e.g. 1000, 1001,
-  // 3000-4999; others are replaced by 1000). Queued frames are sent first.
-  // No-op when already closing or closed.
+  // 3000-4999; others are replaced by 1000; `reason` is copied and cut to
+  // what fits in a control frame). Queued frames are sent first; on_close
+  // runs when the peer answers, or after close_timeout_ms. No-op when
+  // already closing or closed.
   void close(std::uint16_t code = close_code::normal, std::string_view reason = {});
   // Drops the connection without a close handshake (the peer sees 1006).
   void abort();
 
   // Application flow control: stop/restart reading from the socket. TCP then
-  // pushes back on the peer. Independent of the engine's own pauses.
+  // pushes back on the peer. Independent of the engine's own pauses (worker
+  // ring full, rate limit, pool exhausted): reading resumes when no reason is
+  // left. pause_reading takes effect at once: no further on_message for this
+  // link until resume_reading, whose effect comes on the next loop turn (it
+  // never calls back into the handler from inside the call).
   void pause_reading();
   void resume_reading();
 
-  // One application timer per link: on_timer fires after `ms` (0 cancels).
+  // One application timer per link: on_timer fires once after `ms`, on the
+  // timer wheel's granularity (0 cancels; a new call replaces the old timer).
   void set_timer(std::uint32_t ms);
 
+  // TCP_NODELAY for this link (ServerConfig::tcp_nodelay sets the default).
   void set_nodelay(bool on);
+  // Bytes waiting in this link's send queue (frame headers included).
   std::size_t queued_bytes() const noexcept;
+  // The application's pointer for this link, null at first (client links:
+  // ConnectRequest::user_data). The engine never reads or frees it: free it
+  // in on_close (or on_connect_failed).
   void*& user_data() noexcept { return user_data_; }
+  // The implementation's reactor that owns this link (engine/reactor.hpp).
   Reactor& reactor() const noexcept { return *reactor_; }
 
   Link() = default;

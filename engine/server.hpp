@@ -15,7 +15,13 @@
 //
 // Methods marked "any thread" may be called from any thread, including
 // handler callbacks; they reach the owning reactor through its bounded
-// command ring and never block.
+// command ring and never block. Lifetime methods (start, stop, the
+// destructor) belong to one controlling thread that is neither a reactor nor
+// a worker: stop joins those threads.
+//
+// Ownership: the Server copies the ServerConfig; the Handler is borrowed and
+// must outlive the Server. Every payload passed to a Server method is copied
+// (or, as a PayloadRef, shared) before the call returns.
 #pragma once
 
 #include <atomic>
@@ -39,52 +45,91 @@ namespace ringlink {
 
 class Server {
  public:
+  // Starts nothing: no socket, no thread until start().
   Server(ServerConfig cfg, Handler& handler);
-  ~Server();  // stop() with a 1 s deadline if still running
+  // stop() with a 1 s deadline if still running. Never from a reactor or
+  // worker thread (it would join itself).
+  ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds the listeners and starts the threads. Returns 0, or -errno (bind
-  // or listen failed, out of fds, io backend setup failed). Call once.
+  // Controlling thread. Binds the listeners and starts the threads. Returns
+  // 0, or a negative errno: -EALREADY (running), -EINVAL (host is not an
+  // address resolve_address takes), -EADDRINUSE / -EACCES (bind), -EMFILE
+  // (out of fds), or the io backend's setup error. On failure nothing keeps
+  // running. Call once: a stopped Server cannot be started again; make a new
+  // one.
   int start();
-  // The bound port (useful with port 0). 0 before start().
+  // Any thread after start() returned. The bound port (useful with port 0);
+  // 0 before start() and for a client-only engine (listen = false).
   std::uint16_t port() const noexcept { return port_; }
 
-  // Any thread. Copies the payload; the reactor owning `id` sends it.
-  // Results: queued (posted; the reactor applies the link's policy, counted
-  // in the metrics), backpressured (the link's queue was over its cap when
-  // looked at), dropped (the reactor's command ring is full), closed (stale
-  // or closed id).
+  // Any thread. Copies the payload before returning; the reactor owning `id`
+  // sends it on its next loop turn, in the order of this thread's calls.
+  // Results:
+  //   queued   posted to the reactor. Not yet admitted: the reactor applies
+  //            the link's outbound policy when it runs the command. Under
+  //            policy reject a full queue refuses the frame there, counts it
+  //            (send_backpressured) and calls on_drain on the reactor thread
+  //            once the queue empties; the caller is not told. Choose
+  //            close_slow, or size max_queued_bytes, when cross-thread
+  //            replies must not be skipped (docs/backpressure.md).
+  //   dropped  not posted: the reactor's command ring is full (or memory ran
+  //            out). Retry later; a worker thread may sleep and retry.
+  //   closed   the id is stale, invalid or the link is closed.
+  // Never backpressured: the link's queue lives on another thread.
   [[nodiscard]] SendResult send(LinkId id, std::span<const std::byte> payload, Opcode op = Opcode::binary);
   [[nodiscard]] SendResult send_text(LinkId id, std::string_view text);
+  // As above without the copy: the reference is taken; do not write the
+  // bytes after this call (other threads read them).
   [[nodiscard]] SendResult send(LinkId id, PayloadRef payload, Opcode op = Opcode::binary);
-  // Any thread: starts the close handshake of `id`. False when the id is stale
-  // or the command ring is full.
+  // Any thread: starts the close handshake of `id` (no reason text; use
+  // Link::close on the reactor thread for one). False when the id is stale or
+  // the command ring is full; true means posted (on_close follows).
   bool close(LinkId id, std::uint16_t code = close_code::normal);
 
   // Any thread: one message to many links, encoded once (one buffer shared by
-  // every link that queues it). Returns how many reactors accepted the work.
+  // every link that queues it). `ids` and `payload` are copied before the
+  // call returns. Returns how many reactors accepted the work: less than
+  // reactor_count() means some command rings were full and their links got
+  // nothing; 0 also when memory ran out. Per-link results are not reported:
+  // each link applies its own outbound policy, and stale ids are skipped.
   std::size_t broadcast(std::span<const LinkId> ids, std::span<const std::byte> payload, Opcode op = Opcode::binary);
+  // As broadcast, to every open server and client link of every reactor.
   std::size_t broadcast_all(std::span<const std::byte> payload, Opcode op = Opcode::binary);
-  // A payload with its frame header pre-encoded (server role, unmasked).
+  // Any thread: a copy of `payload` with its frame header pre-encoded (server
+  // role, unmasked), for sending one buffer on many links yourself, e.g.
+  // Link::send(PayloadRef) from the reactor thread. Links use the stored
+  // header as is, so the Opcode given at send time must be this `op`.
+  // Client links re-encode (they must mask). Empty when memory ran out.
   static PayloadRef make_frame_payload(std::span<const std::byte> payload, Opcode op);
 
   // Any thread: an outbound WebSocket connection on the next reactor
-  // (round robin). on_open or on_connect_failed reports the outcome.
+  // (round robin). `req` is copied. False when that reactor's command ring is
+  // full (nothing happens); otherwise on_open or on_connect_failed follows on
+  // that reactor's thread, with req.user_data as the link's user_data.
   bool connect(const ConnectRequest& req);
 
-  // Any thread except a reactor's: graceful stop. Stops accepting, sends
-  // close 1001 to every link, flushes, waits for the replies until the
-  // deadline, then drops what is left and joins every thread.
+  // Controlling thread (never a reactor or worker: it joins them): graceful
+  // stop. Stops accepting, sends close 1001 to every link, flushes, waits for
+  // the replies until the deadline, then drops what is left and joins every
+  // thread. on_close runs for every open link before it returns. A no-op when not
+  // running.
   void stop(std::chrono::milliseconds deadline = std::chrono::seconds(5));
+  // Controlling thread: between a successful start() and stop().
   bool running() const noexcept { return running_; }
 
+  // Any thread: the counters summed over reactors (relaxed reads: each
+  // counter is exact, the set is not one instant). Valid after stop() too.
   MetricsSnapshot snapshot() const;
+  // Any thread after start().
   std::size_t reactor_count() const noexcept { return reactors_.size(); }
+  // The implementation's reactor (tests, tools): most of its methods are for
+  // its own thread only; see engine/reactor.hpp.
   Reactor& reactor(std::size_t i) noexcept { return *reactors_[i]; }
   const ServerConfig& config() const noexcept { return cfg_; }
 
-  // Used by reactors for the worker hand-off.
+  // Used by reactors for the worker hand-off; not for applications.
   void notify_worker(unsigned worker) noexcept;
   void request_handoff_space(std::uint32_t reactor) noexcept;
 

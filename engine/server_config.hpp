@@ -1,6 +1,15 @@
 // Runtime configuration: what differs per deployment. Compile-time choices
 // (backend, framing, allocator, buffer and ring sizes) are meson options; see
 // ringlink_config.hpp and the README.
+//
+//   ringlink::ServerConfig cfg;
+//   cfg.port = 9001;
+//   cfg.outbound_policy = ringlink::OutboundPolicy::drop_oldest;
+//   ringlink::Server server{cfg, handler};   // copies cfg: later edits change nothing
+//
+// start() refuses what it cannot use (a host that is not an address: -EINVAL;
+// a port in use: -EADDRINUSE); reactors is capped at 256; the rest is taken
+// as given.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +57,9 @@ struct ServerConfig {
   std::uint32_t accept_backoff_ms = 100;        // after EMFILE/ENFILE
   // Allowed Origin values for browsers; empty: any. A mismatch is refused 403.
   std::vector<std::string> allowed_origins;
-  // Serve GET /metrics (Prometheus text) on the same listener.
+  // Serve GET /metrics (Prometheus text, every reactor's counters) on the
+  // same listener, before Handler::on_http sees the request. Anyone who can
+  // reach the port can read it: listen on a private address, or leave it off.
   bool metrics_endpoint = false;
 };
 

@@ -1,5 +1,8 @@
 // Small public value types of the engine: link handles, send results,
-// policies, link states.
+// policies, link states. Plain values: copy them freely, on any thread.
+//
+//   ringlink::LinkId id = link.id();                       // on the reactor thread
+//   if (server.send(id, bytes) == ringlink::SendResult::closed) forget(id);  // anywhere
 #pragma once
 
 #include <cstdint>
@@ -42,6 +45,7 @@ enum class SendResult : std::uint8_t {
                   // or refused because the cross-thread command ring was full
   closed,         // the link is closing or gone (or the id is stale)
 };
+// "queued", "backpressured", ...: a static string (any thread).
 const char* to_string(SendResult r) noexcept;
 
 // What happens when a link's send queue is full.
