@@ -146,7 +146,18 @@ SessionEvent Session::feed(std::span<std::byte> in, std::size_t hold_limit) {
 
   std::size_t pos = 0;
   for (;;) {
-    const DecodeResult r = decoder_.decode(in.subspan(pos), hold_limit);
+    // Text is never held back: it is streamed and validated as it arrives,
+    // so invalid UTF-8 fails at the first bad byte even when the frame is
+    // incomplete. Holding (for a zero-copy span) is for binary frames.
+    std::size_t hold = hold_limit;
+    if (hold != 0 && pos < in.size() && decoder_.between_frames()) {
+      const auto opcode = static_cast<std::uint8_t>(std::to_integer<unsigned>(in[pos]) & 0x0F);
+      const bool text = opcode == static_cast<std::uint8_t>(Opcode::text) ||
+                        (opcode == static_cast<std::uint8_t>(Opcode::continuation) && in_fragmented_ &&
+                         message_opcode_ == Opcode::text);
+      if (text) hold = 0;
+    }
+    const DecodeResult r = decoder_.decode(in.subspan(pos), hold);
     if (r.status == DecodeStatus::error) {
       ev = fail(close_code::protocol_error, to_string(r.error));
       break;
