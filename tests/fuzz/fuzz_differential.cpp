@@ -12,6 +12,8 @@
 #include "protocol/codec_native.hpp"
 #include "protocol/codec_wslay.hpp"
 
+#include "tests/fuzz/decode_outcome.hpp"
+
 namespace {
 
 using ringlink::DecodeResult;
@@ -19,30 +21,11 @@ using ringlink::DecodeStatus;
 using ringlink::FrameChunk;
 using ringlink::FrameError;
 using ringlink::FrameHeader;
+using ringlink::fuzz::check;
+using ringlink::fuzz::Frame;
+using ringlink::fuzz::Outcome;
+using ringlink::fuzz::same_header;
 
-void check(bool ok) {
-  if (!ok) {
-    __builtin_trap();
-  }
-}
-
-bool same_header(const FrameHeader& a, const FrameHeader& b) {
-  return a.fin == b.fin && a.rsv == b.rsv && a.opcode == b.opcode && a.masked == b.masked &&
-         a.mask == b.mask && a.payload_length == b.payload_length &&
-         a.header_length == b.header_length;
-}
-
-struct Frame {
-  FrameHeader header;
-  std::vector<std::byte> payload;
-  bool complete = false;
-};
-
-struct Outcome {
-  std::vector<Frame> frames;
-  DecodeStatus end = DecodeStatus::need_more;
-  FrameError error = FrameError::none;
-};
 
 void record(Outcome& out, const FrameChunk& c) {
   if (c.first) {

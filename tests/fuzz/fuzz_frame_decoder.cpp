@@ -12,6 +12,8 @@
 
 #include "protocol/codec_native.hpp"
 
+#include "tests/fuzz/decode_outcome.hpp"
+
 namespace {
 
 using ringlink::DecodeResult;
@@ -19,49 +21,13 @@ using ringlink::DecodeStatus;
 using ringlink::FrameChunk;
 using ringlink::FrameError;
 using ringlink::FrameHeader;
+using ringlink::fuzz::check;
+using ringlink::fuzz::Frame;
+using ringlink::fuzz::Outcome;
+using ringlink::fuzz::record_strict;
+using ringlink::fuzz::same_header;
 
-void check(bool ok) {
-  if (!ok) {
-    __builtin_trap();
-  }
-}
 
-bool same_header(const FrameHeader& a, const FrameHeader& b) {
-  return a.fin == b.fin && a.rsv == b.rsv && a.opcode == b.opcode && a.masked == b.masked &&
-         a.mask == b.mask && a.payload_length == b.payload_length &&
-         a.header_length == b.header_length;
-}
-
-struct Frame {
-  FrameHeader header;
-  std::vector<std::byte> payload;
-  bool complete = false;
-};
-
-struct Outcome {
-  std::vector<Frame> frames;
-  DecodeStatus end = DecodeStatus::need_more;
-  FrameError error = FrameError::none;
-  std::size_t kept = 0;
-};
-
-void record(Outcome& out, const FrameChunk& c) {
-  if (c.first) {
-    check(c.offset == 0);
-    check(out.frames.empty() || out.frames.back().complete);
-    out.frames.push_back(Frame{c.header, {}, false});
-  } else {
-    check(!out.frames.empty() && !out.frames.back().complete);
-    check(same_header(out.frames.back().header, c.header));
-    check(out.frames.back().payload.size() == c.offset);
-  }
-  Frame& f = out.frames.back();
-  f.payload.insert(f.payload.end(), c.data.begin(), c.data.end());
-  check(f.payload.size() <= f.header.payload_length);
-  check(c.last == (f.payload.size() == f.header.payload_length));
-  f.complete = c.last;
-  check(c.last || !c.data.empty());
-}
 
 Outcome run(const std::uint8_t* data, std::size_t size, std::size_t hold_limit,
             std::uint32_t split_seed) {
@@ -102,7 +68,7 @@ Outcome run(const std::uint8_t* data, std::size_t size, std::size_t hold_limit,
         check(r.consumed > 0);
         check(r.chunk.data.empty() ||
               (r.chunk.data.data() >= buf.get() && r.chunk.data.data() + r.chunk.data.size() <= buf.get() + n));
-        record(out, r.chunk);
+        record_strict(out, r.chunk);
       }
       pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(r.consumed));
       if (r.status == DecodeStatus::need_more) {
