@@ -60,9 +60,10 @@ struct LinkAux {
   std::unique_ptr<HandshakeState> handshake;
   std::optional<RateState> rate;
   std::string close_text;   // the close frame's reason, for on_close
+  std::optional<IpKey> ip;  // counted in the per-IP limit: released with the link
   std::uint32_t app_timer_ms = 0;
   bool app_timer_armed = false;
-  bool empty() const noexcept { return !handshake && !rate && !app_timer_armed && close_text.empty(); }
+  bool empty() const noexcept { return !handshake && !rate && !app_timer_armed && close_text.empty() && !ip; }
 };
 
 // Stable link storage: blocks of slots that never move, so other threads may
@@ -148,6 +149,14 @@ Reactor::Reactor(std::uint32_t index, const ServerConfig& cfg, Handler& handler,
       slab_(std::make_unique<Slab>()),
       commands_(4096),
       clock_(&steady_now_ms) {
+  if (cfg_.max_links_per_ip > 0) {
+    if (server_ != nullptr) {
+      ip_limiter_ = server_->ip_limiter();
+    } else {
+      own_ip_limiter_ = std::make_unique<IpLimiter>(cfg_.max_links_per_ip);
+      ip_limiter_ = own_ip_limiter_.get();
+    }
+  }
   std::uint64_t seed = 0;
   if (::getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = steady_now_ns() ^ (index * 0x9E3779B97F4A7C15ull);
   rng_.seed(seed);
@@ -358,6 +367,7 @@ void Reactor::free_link(Link& l) noexcept {
     release_queue(l.sendq_);
     l.sendq_ = nullptr;
   }
+  if (l.aux_ != nullptr && l.aux_->ip && ip_limiter_ != nullptr) ip_limiter_->release(*l.aux_->ip);
   delete l.aux_;
   l.aux_ = nullptr;
   if (l.session_ != nullptr) {
@@ -459,7 +469,11 @@ void Reactor::on_acceptable(std::uint32_t) noexcept {
   if (!listen_fd_ || stopping_ || accept_paused_) return;
   for (;;) {
     metrics_.accept_calls.add();
-    int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    const bool limited = ip_limiter_ != nullptr;
+    int fd = ::accept4(listen_fd_.get(), limited ? reinterpret_cast<sockaddr*>(&peer) : nullptr,
+                       limited ? &peer_len : nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -470,7 +484,20 @@ void Reactor::on_acceptable(std::uint32_t) noexcept {
       RINGLINK_LOG(LogLevel::warn, "reactor %u: accept failed: %s", index_, std::strerror(errno));
       return;
     }
-    if (!adopt(fd).valid()) metrics_.links_refused.add();
+    const LinkId id = adopt(fd);
+    if (!id.valid()) {
+      metrics_.links_refused.add();
+      continue;
+    }
+    IpKey ip;
+    if (limited && ip_key_of(peer, ip)) {
+      Link& l = *find(id);
+      if (ip_limiter_->acquire(ip)) {
+        aux_of(l).ip = ip;
+      } else {
+        refuse(l, 429, "too many connections from this address\n", CloseReason::handshake_refused, true);
+      }
+    }
   }
 }
 
@@ -637,16 +664,6 @@ bool Reactor::process_handshake(Link& l) noexcept {
   if (st == ParseStatus::incomplete) return false;
 
   char out[1024];
-  auto refuse = [&](std::uint16_t status, std::string_view body, bool counted_as_refusal) {
-    const std::size_t n = write_refusal(std::span<char>(out, sizeof out), status, body);
-    send_raw(l, std::string_view(out, n));
-    (counted_as_refusal ? metrics_.links_refused : metrics_.handshakes_failed).add();
-    l.close_code_ = status;
-    l.close_reason_ = static_cast<std::uint8_t>(CloseReason::handshake_refused);
-    l.rlen_ = 0;
-    l.flags_ |= Link::f_close_after_flush;
-    if (l.sendq_ == nullptr) finish_close(l);  // already written
-  };
 
   if (st == ParseStatus::error) {
     // A well-formed GET that simply is not an upgrade is plain HTTP.
@@ -685,23 +702,23 @@ bool Reactor::process_handshake(Link& l) noexcept {
       if (l.sendq_ == nullptr) finish_close(l);
       return false;
     }
-    refuse(req.error_status(), req.error_reason(), false);
+    refuse(l, req.error_status(), req.error_reason(), CloseReason::handshake_refused, false);
     return false;
   }
 
   if (!origin_allowed(cfg_, req.origin())) {
-    refuse(403, "origin not allowed\n", true);
+    refuse(l, 403, "origin not allowed\n", CloseReason::handshake_refused, true);
     return false;
   }
   UpgradeDecision decision;
   if (!guarded(l, [&] { decision = handler_.on_upgrade(req); })) return false;
   if (decision.status != 101) {
-    refuse(decision.status, decision.body, true);
+    refuse(l, decision.status, decision.body, CloseReason::handshake_refused, true);
     return false;
   }
   const std::size_t n = write_accept_response(std::span<char>(out, sizeof out), req.key(), decision.subprotocol);
   if (n == 0) {
-    refuse(500, {}, true);
+    refuse(l, 500, {}, CloseReason::handshake_refused, true);
     return false;
   }
   const std::size_t head = req.head_length();
@@ -711,6 +728,26 @@ bool Reactor::process_handshake(Link& l) noexcept {
   l.state_ = LinkState::open;
   send_raw(l, std::string_view(out, n));
   return l.state_ == LinkState::open && open_link(l);
+}
+
+// Answers a handshaking link with an HTTP refusal and ends it: the response
+// is sent, then the server half-closes and waits for the peer (finish_close).
+// Counted as a refusal (the application's or a limit's) or a failed handshake.
+void Reactor::refuse(Link& l, std::uint16_t status, std::string_view body, CloseReason why,
+                     bool counted_as_refusal) noexcept {
+  char out[1024];
+  const std::size_t n = write_refusal(std::span<char>(out, sizeof out), status, body.substr(0, 512));
+  (counted_as_refusal ? metrics_.links_refused : metrics_.handshakes_failed).add();
+  l.close_code_ = status;
+  l.close_reason_ = static_cast<std::uint8_t>(why);
+  l.rlen_ = 0;
+  l.flags_ |= Link::f_close_after_flush;
+  send_raw(l, std::string_view(out, n));
+  if (l.state_ != LinkState::closed && l.sendq_ == nullptr && (l.flags_ & Link::f_close_after_flush)) finish_close(l);
+  if (l.state_ == LinkState::closed) return;
+  l.state_ = LinkState::closing;
+  l.mark_ms_ = ms32();
+  arm_timer(l);
 }
 
 bool Reactor::process_client_handshake(Link& l) noexcept {
@@ -1250,17 +1287,7 @@ void Reactor::on_timer(Link& l) noexcept {
           close_now(l, CloseReason::handshake_timeout, close_code::abnormal);
           return;
         }
-        metrics_.handshakes_failed.add();
-        char out[256];
-        const std::size_t n = write_refusal(std::span<char>(out, sizeof out), 408, "handshake timeout\n");
-        l.close_reason_ = static_cast<std::uint8_t>(CloseReason::handshake_timeout);
-        l.rlen_ = 0;
-        l.flags_ |= Link::f_close_after_flush;
-        send_raw(l, std::string_view(out, n));
-        if (l.state_ != LinkState::closed && l.sendq_ == nullptr && (l.flags_ & Link::f_close_after_flush)) finish_close(l);
-        if (l.state_ == LinkState::handshaking) l.state_ = LinkState::closing;
-        l.mark_ms_ = now32;
-        arm_timer(l);
+        refuse(l, 408, "handshake timeout\n", CloseReason::handshake_timeout, false);
         return;
       }
       break;

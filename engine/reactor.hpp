@@ -22,6 +22,7 @@
 #include "engine/backend.hpp"
 #include "engine/buffer_pool.hpp"
 #include "engine/handler.hpp"
+#include "engine/ip_limiter.hpp"
 #include "engine/link.hpp"
 #include "engine/metrics.hpp"
 #include "engine/payload.hpp"
@@ -153,6 +154,8 @@ class Reactor {
   bool open_link(Link& link) noexcept;
   void deliver(Link& link, std::span<std::byte> payload, Opcode op) noexcept;
   void release_rbuf(Link& link) noexcept;
+  void refuse(Link& link, std::uint16_t status, std::string_view body, CloseReason why,
+              bool counted_as_refusal) noexcept;
   void pause(Link& link, std::uint8_t why) noexcept;
   void resume(Link& link, std::uint8_t why) noexcept;
   void mark_ready(Link& link) noexcept;
@@ -210,6 +213,8 @@ class Reactor {
   std::vector<Session*> session_cache_;   // sessions of links at rest, reused
   std::vector<iovec> iov_;
   std::vector<std::byte> mask_scratch_;   // client frames are masked here
+  std::unique_ptr<IpLimiter> own_ip_limiter_;  // a reactor without a server
+  IpLimiter* ip_limiter_ = nullptr;        // the server's, when max_links_per_ip is set
   Fd listen_fd_;
   bool accepting_ = false;
   bool accept_paused_ = false;

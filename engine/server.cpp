@@ -18,7 +18,9 @@ struct Server::Worker {
   std::atomic<std::uint64_t> signals{0};
 };
 
-Server::Server(ServerConfig cfg, Handler& handler) : cfg_(std::move(cfg)), handler_(handler) {}
+Server::Server(ServerConfig cfg, Handler& handler) : cfg_(std::move(cfg)), handler_(handler) {
+  if (cfg_.max_links_per_ip > 0) ip_limiter_ = std::make_unique<IpLimiter>(cfg_.max_links_per_ip);
+}
 
 Server::~Server() {
   if (running_) stop(std::chrono::seconds(1));

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "engine/handler.hpp"
+#include "engine/ip_limiter.hpp"
 #include "engine/metrics.hpp"
 #include "engine/payload.hpp"
 #include "engine/reactor.hpp"
@@ -132,6 +133,8 @@ class Server {
   // Used by reactors for the worker hand-off; not for applications.
   void notify_worker(unsigned worker) noexcept;
   void request_handoff_space(std::uint32_t reactor) noexcept;
+  // Shared by the reactors when ServerConfig::max_links_per_ip is set.
+  IpLimiter* ip_limiter() noexcept { return ip_limiter_.get(); }
 
  private:
   struct Worker;
@@ -144,6 +147,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> worker_threads_;
   std::unique_ptr<std::atomic<bool>[]> wants_space_;
+  std::unique_ptr<IpLimiter> ip_limiter_;
   std::atomic<std::uint32_t> next_connect_{0};
   std::atomic<bool> workers_stop_{false};
   std::uint16_t port_ = 0;

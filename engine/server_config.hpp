@@ -57,6 +57,10 @@ struct ServerConfig {
   std::uint32_t accept_backoff_ms = 100;        // after EMFILE/ENFILE
   // Allowed Origin values for browsers; empty: any. A mismatch is refused 403.
   std::vector<std::string> allowed_origins;
+  // Most connections open at once from one peer IP address, over all
+  // reactors; 0: no limit. Beyond it a connection is answered 429 and closed.
+  // When set, every link keeps its address in its side state (about 80 bytes).
+  std::uint32_t max_links_per_ip = 0;
   // Serve GET /metrics (Prometheus text, every reactor's counters) on the
   // same listener, before Handler::on_http sees the request. Anyone who can
   // reach the port can read it: listen on a private address, or leave it off.

@@ -702,3 +702,37 @@ TEST(Server, InboundDropNewestAndClosePolicies) {
     s.stop(500ms);
   }
 }
+
+// max_links_per_ip: the connection past the limit is answered 429 and
+// closed; the links already open are untouched; closing one frees a place.
+TEST(Server, PerIpConnectionLimit) {
+  EchoHandler h;
+  ServerConfig cfg = test_config(2);  // the limit holds across reactors
+  cfg.max_links_per_ip = 3;
+  Server s(cfg, h);
+  ASSERT_EQ(s.start(), 0);
+  std::vector<std::unique_ptr<RawClient>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<RawClient>());
+    ASSERT_EQ(open.back()->open(s.port()), 101);
+  }
+  {
+    RawClient extra;
+    EXPECT_EQ(extra.open(s.port()), 429);
+    EXPECT_TRUE(extra.wait_eof());
+  }
+  for (auto& c : open) {
+    ASSERT_TRUE(c->send_text("still served"));
+    auto f = c->read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->text(), "still served");
+  }
+  ASSERT_TRUE(open.back()->send_close(1000));
+  ASSERT_TRUE(open.back()->read_frame());
+  open.pop_back();
+  ASSERT_TRUE(eventually([&] { return s.snapshot().links_open == 2; }));
+  RawClient again;
+  EXPECT_EQ(again.open(s.port()), 101);
+  EXPECT_EQ(s.snapshot().links_refused, 1u);
+  s.stop(500ms);
+}
