@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/loopback.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -100,16 +102,8 @@ class WireConn {
   WireConn& operator=(const WireConn&) = delete;
 
   bool connect(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return true;
+    fd_ = ringlink::test::connect_loopback(port);
+    return fd_ >= 0;
   }
 
   static std::string upgrade_request(std::string_view extra = {}) {

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/loopback.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -42,16 +44,8 @@ class RawClient {
   RawClient& operator=(const RawClient&) = delete;
 
   bool connect(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return true;
+    fd_ = ringlink::test::connect_loopback(port);
+    return fd_ >= 0;
   }
 
   // Connects and upgrades; returns the HTTP status (101 on success, 0 on error).
