@@ -5,7 +5,7 @@
 
 namespace ringlink {
 
-int EpollBackend::open() noexcept {
+int EpollBackend::open(ChunkPool&, std::string*) noexcept {
   epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!epfd_) return -errno;
   wakefd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -48,12 +48,9 @@ int EpollBackend::add_link(int fd, std::uint64_t key) noexcept {
   return ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
 
-void EpollBackend::remove_link(int fd) noexcept { ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+void EpollBackend::remove_link(int fd, std::uint64_t) noexcept { ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
-ssize_t EpollBackend::send(int fd, const iovec* iov, int count) noexcept {
-  msghdr msg{};
-  msg.msg_iov = const_cast<iovec*>(iov);
-  msg.msg_iovlen = static_cast<std::size_t>(count);
+ssize_t EpollBackend::send(std::uint64_t, int fd, msghdr& msg) noexcept {
   for (;;) {
     ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n >= 0) return n;

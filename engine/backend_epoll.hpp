@@ -19,7 +19,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
+#include "engine/buffer_pool.hpp"
 #include "engine/fd.hpp"
 #include "ringlink_config.hpp"
 
@@ -27,26 +29,33 @@ namespace ringlink {
 
 class EpollBackend {
  public:
-  static constexpr const char* name = "epoll";
+  static constexpr const char* name() noexcept { return "epoll"; }
   // send() completes (or fails with -EAGAIN) before it returns.
-  static constexpr bool inline_sends = true;
+  static constexpr bool inline_sends() noexcept { return true; }
 
   // Keys in epoll data: links use their LinkId's raw value (generation != 0);
   // listeners and the wake-up fd use generation 0 with these slots.
   static constexpr std::uint64_t wake_key = 0xFFFFFFull << 32;
   static std::uint64_t listener_key(std::uint32_t index) noexcept { return static_cast<std::uint64_t>(index) << 32; }
 
-  int open() noexcept;
+  int open(ChunkPool& pool, std::string* why = nullptr) noexcept;
+  void close() noexcept {}
   void wake() noexcept;
 
   int add_listener(int fd, std::uint32_t index) noexcept;
   int set_accepting(int fd, std::uint32_t index, bool on) noexcept;
   int add_link(int fd, std::uint64_t key) noexcept;
-  void remove_link(int fd) noexcept;
+  void remove_link(int fd, std::uint64_t key) noexcept;
+  // Reads and writes finish inside the calls: the kernel never holds a
+  // link's memory.
+  static constexpr bool busy(std::uint32_t) noexcept { return false; }
+  // Pool chunks the kernel holds for future reads: none, epoll reads into
+  // the link's own chunk.
+  static constexpr std::size_t lent_buffers() noexcept { return 0; }
 
   // Gather write; returns bytes written or -errno (-EAGAIN: socket full, the
   // sink hears on_writable at the next edge).
-  static ssize_t send(int fd, const iovec* iov, int count) noexcept;
+  static ssize_t send(std::uint64_t key, int fd, msghdr& msg) noexcept;
 
   // Reads one link until EAGAIN, a short read, the budget, or the sink
   // stopping (empty read_target). Returns true when bytes may remain. With

@@ -37,7 +37,12 @@ struct SendQueue {
   std::array<SendFrame, config::send_ring_slots> frames{};
   std::uint32_t head = 0;
   std::uint32_t count = 0;
+  std::uint32_t in_flight = 0;    // leading frames a completion backend is sending: they stay put
   std::uint64_t bytes = 0;        // unsent bytes of queued frames
+  // The gather list of the send in flight; a completion backend reads it
+  // after flush() returns, so it lives here rather than on the stack.
+  std::array<iovec, config::send_batch * 2> iov{};
+  msghdr msg{};
   SendFrame& at(std::uint32_t i) noexcept { return frames[(head + i) & (config::send_ring_slots - 1)]; }
 };
 
@@ -63,7 +68,16 @@ struct LinkAux {
   std::optional<IpKey> ip;  // counted in the per-IP limit: released with the link
   std::uint32_t app_timer_ms = 0;
   bool app_timer_armed = false;
-  bool empty() const noexcept { return !handshake && !rate && !app_timer_armed && close_text.empty() && !ip; }
+  // Chunks a completion backend filled while the link was paused, in order;
+  // at most what was in flight when reading stopped.
+  struct Pending {
+    std::byte* chunk;
+    std::uint32_t offset, length;
+  };
+  std::vector<Pending> pending;
+  bool empty() const noexcept {
+    return !handshake && !rate && !app_timer_armed && close_text.empty() && !ip && pending.empty();
+  }
 };
 
 // Stable link storage: blocks of slots that never move, so other threads may
@@ -165,10 +179,11 @@ Reactor::Reactor(std::uint32_t index, const ServerConfig& cfg, Handler& handler,
     for (unsigned i = 0; i < w; ++i)
       handoff_.push_back(std::make_unique<SpscRing<InboundMessage>>(config::recv_ring_slots));
   }
-  iov_.resize(config::send_batch * 2);
 }
 
 Reactor::~Reactor() {
+  // The kernel lets go of every buffer before any is freed.
+  backend_.close();
   if (slab_) {
     for (std::uint32_t s = 0; s < slab_->used; ++s) {
       Link* l = slab_->at(s);
@@ -180,6 +195,8 @@ Reactor::~Reactor() {
     }
     for (Link* l : closed_) free_link(*l);
     closed_.clear();
+    for (Link* l : lingering_) free_link(*l);
+    lingering_.clear();
   }
   for (SendQueue* q : queue_cache_) delete q;
   for (Session* s : session_cache_) delete s;
@@ -193,7 +210,7 @@ int Reactor::open(int listen_fd) noexcept {
   if (std::byte* warm = pool_->acquire()) pool_->release(warm);
   now_ms_ = clock_();
   timers_ = std::make_unique<TimerWheel>(now_ms_, timer_tick_ms);
-  int r = backend_.open();
+  int r = backend_.open(*pool_);
   if (r < 0) return r;
   if (listen_fd_) {
     r = backend_.add_listener(listen_fd_.get(), 0);
@@ -246,6 +263,10 @@ void Reactor::run_once(int max_wait_ms) noexcept {
         if (l->state_ == LinkState::closed || l->paused_ != 0) continue;
         if (l->rlen_ == 0) release_rbuf(*l);
       }
+      if (l->aux_ != nullptr && !l->aux_->pending.empty()) {
+        drain_pending(*l);
+        if (l->state_ == LinkState::closed || l->paused_ != 0) continue;
+      }
       if (l->flags_ & Link::f_readable) on_readable(*l, false);
     }
   }
@@ -296,8 +317,7 @@ void Reactor::run_once(int max_wait_ms) noexcept {
     }
   }
 
-  for (Link* l : closed_) free_link(*l);
-  closed_.clear();
+  free_closed();
 
   if (stopping_) check_stop();
   metrics_.loop_turn((steady_now_ns() - turn_start_ns_) / 1000);
@@ -368,6 +388,8 @@ void Reactor::free_link(Link& l) noexcept {
     l.sendq_ = nullptr;
   }
   if (l.aux_ != nullptr && l.aux_->ip && ip_limiter_ != nullptr) ip_limiter_->release(*l.aux_->ip);
+  if (l.aux_ != nullptr)
+    for (const LinkAux::Pending& p : l.aux_->pending) pool_->release(p.chunk);
   delete l.aux_;
   l.aux_ = nullptr;
   if (l.session_ != nullptr) {
@@ -395,7 +417,7 @@ void Reactor::close_now(Link& l, CloseReason why, std::uint16_t code, int error)
     metrics_.links_open.sub();
   }
   if (l.fd_ >= 0) {
-    backend_.remove_link(l.fd_);
+    backend_.remove_link(l.fd_, l.id().raw());
     ::close(l.fd_);
     l.fd_ = -1;
   }
@@ -465,38 +487,52 @@ void Reactor::finish_close(Link& l) noexcept {
 // ---------------------------------------------------------------------------
 // Accepting
 
-void Reactor::on_acceptable(std::uint32_t) noexcept {
+void Reactor::on_acceptable(std::uint32_t listener) noexcept {
   if (!listen_fd_ || stopping_ || accept_paused_) return;
   for (;;) {
-    metrics_.accept_calls.add();
-    sockaddr_storage peer{};
-    socklen_t peer_len = sizeof peer;
-    const bool limited = ip_limiter_ != nullptr;
-    int fd = ::accept4(listen_fd_.get(), limited ? reinterpret_cast<sockaddr*>(&peer) : nullptr,
-                       limited ? &peer_len : nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        accept_backoff(0);
-        return;
-      }
-      RINGLINK_LOG(LogLevel::warn, "reactor %u: accept failed: %s", index_, std::strerror(errno));
+      on_accepted(listener, -errno);
       return;
     }
-    const LinkId id = adopt(fd);
-    if (!id.valid()) {
-      metrics_.links_refused.add();
-      continue;
+    on_accepted(listener, fd);
+  }
+}
+
+// One accept's outcome: a new socket, or -errno.
+void Reactor::on_accepted(std::uint32_t, int fd) noexcept {
+  metrics_.accept_calls.add();
+  if (fd < 0) {
+    if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+      accept_backoff(0);
+      return;
     }
-    IpKey ip;
-    if (limited && ip_key_of(peer, ip)) {
-      Link& l = *find(id);
-      if (ip_limiter_->acquire(ip)) {
-        aux_of(l).ip = ip;
-      } else {
-        refuse(l, 429, "too many connections from this address\n", CloseReason::handshake_refused, true);
-      }
+    if (fd != -ECONNABORTED && fd != -EINTR && fd != -EAGAIN)
+      RINGLINK_LOG(LogLevel::warn, "reactor %u: accept failed: %s", index_, std::strerror(-fd));
+    return;
+  }
+  if (stopping_) {
+    ::close(fd);
+    return;
+  }
+  sockaddr_storage peer{};
+  socklen_t peer_len = sizeof peer;
+  const bool limited = ip_limiter_ != nullptr &&
+                       ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0;
+  const LinkId id = adopt(fd);
+  if (!id.valid()) {
+    metrics_.links_refused.add();
+    return;
+  }
+  IpKey ip;
+  if (limited && ip_key_of(peer, ip)) {
+    Link& l = *find(id);
+    if (ip_limiter_->acquire(ip)) {
+      aux_of(l).ip = ip;
+    } else {
+      refuse(l, 429, "too many connections from this address\n", CloseReason::handshake_refused, true);
     }
   }
 }
@@ -562,7 +598,7 @@ void Reactor::on_readable(Link& l, bool hangup) noexcept {
   if (hangup) l.flags_ |= Link::f_hangup;
   if (l.paused_ != 0 || l.state_ == LinkState::closed) return;
   const std::uint64_t key = l.id().raw();
-  const bool more = Backend::read_pass(*this, l, l.fd_, (l.flags_ & Link::f_hangup) != 0);
+  const bool more = backend_.read_pass(*this, l, l.fd_, (l.flags_ & Link::f_hangup) != 0);
   if (link_for(key) != &l) return;  // closed while reading
   if (more) {
     mark_ready(l);
@@ -585,6 +621,131 @@ bool Reactor::on_received(Link& l, std::byte* data, std::size_t n) noexcept {
   return l.paused_ == 0;
 }
 
+// A completion backend hands over a chunk it filled (n bytes from its start);
+// the reactor owns it from here. Returns false when the link cannot take more
+// now (paused or closed): the backend stops receiving for it.
+bool Reactor::on_received_buffer(Link& l, std::byte* chunk, std::size_t n) noexcept {
+  l.last_rx_ms_ = ms32();
+  if (l.flags_ & Link::f_write_shut) {  // lingering after our close: discard
+    pool_->release(chunk);
+    return true;
+  }
+  if (l.paused_ != 0 || (l.aux_ != nullptr && !l.aux_->pending.empty())) {
+    stash(l, chunk, 0, static_cast<std::uint32_t>(n));
+    l.flags_ |= Link::f_readable;  // resume() re-arms the receive
+    return false;
+  }
+  feed_chunk(l, chunk, 0, static_cast<std::uint32_t>(n));
+  if (l.state_ == LinkState::closed) return false;
+  if (l.paused_ != 0) {
+    l.flags_ |= Link::f_readable;
+    return false;
+  }
+  return true;
+}
+
+void Reactor::stash(Link& l, std::byte* chunk, std::uint32_t offset, std::uint32_t length) noexcept {
+  aux_of(l).pending.push_back({chunk, offset, length});
+}
+
+// Takes `length` bytes at chunk + offset as the next input of the link. With
+// nothing held the chunk becomes the link's buffer (no copy); behind a held
+// partial frame the bytes are appended to it, as much as fits at a time.
+void Reactor::feed_chunk(Link& l, std::byte* chunk, std::uint32_t offset, std::uint32_t length) noexcept {
+  while (length > 0) {
+    if (l.rlen_ == 0) {
+      release_rbuf(l);
+      l.rbuf_ = chunk;
+      l.rstart_ = offset;
+      l.rlen_ = length;
+      process_input(l);
+      if (l.state_ != LinkState::closed && l.rlen_ == 0) release_rbuf(l);
+      return;
+    }
+    const std::span<std::byte> target = read_target(l);
+    if (target.empty()) {  // paused
+      stash(l, chunk, offset, length);
+      return;
+    }
+    const auto k = static_cast<std::uint32_t>(std::min<std::size_t>(length, target.size()));
+    std::memcpy(target.data(), chunk + offset, k);
+    offset += k;
+    length -= k;
+    l.rlen_ += k;
+    process_input(l);
+    if (l.state_ == LinkState::closed) break;
+    if (l.paused_ != 0) {
+      if (length > 0) {
+        stash(l, chunk, offset, length);
+        return;
+      }
+      break;
+    }
+  }
+  if (l.state_ != LinkState::closed && l.rlen_ == 0) release_rbuf(l);
+  pool_->release(chunk);
+}
+
+// Feeds chunks stashed while the link was paused, until it pauses again.
+void Reactor::drain_pending(Link& l) noexcept {
+  if (l.aux_ == nullptr || l.aux_->pending.empty()) return;
+  std::vector<LinkAux::Pending> queue;
+  queue.swap(l.aux_->pending);
+  std::size_t i = 0;
+  while (i < queue.size() && l.paused_ == 0 && l.state_ != LinkState::closed) {
+    feed_chunk(l, queue[i].chunk, queue[i].offset, queue[i].length);
+    ++i;
+  }
+  if (l.state_ == LinkState::closed) {
+    for (; i < queue.size(); ++i) pool_->release(queue[i].chunk);
+    return;
+  }
+  // Paused again: what feed_chunk stashed comes first, then the rest.
+  if (i < queue.size()) {
+    LinkAux& aux = aux_of(l);
+    aux.pending.insert(aux.pending.end(), queue.begin() + static_cast<std::ptrdiff_t>(i), queue.end());
+  }
+  trim_aux(l);
+}
+
+// A completion backend's send finished: res bytes left, or -errno.
+void Reactor::on_sent(Link& l, ssize_t res) noexcept {
+  l.flags_ &= ~Link::f_send_busy;
+  if (l.sendq_ != nullptr) l.sendq_->in_flight = 0;
+  if (res < 0) {
+    close_now(l, CloseReason::io_error, close_code::abnormal, static_cast<int>(res));
+    return;
+  }
+  after_sent(l, static_cast<std::size_t>(res));
+  // The rest (a short send, or frames queued meanwhile) leaves at the end of
+  // this turn, with every other link's sends, in one submission.
+  if (l.state_ != LinkState::closed && l.sendq_ != nullptr && l.sendq_->count > 0) mark_dirty(l);
+}
+
+// Frees the links closed this turn, except those the kernel still holds
+// requests of: those wait, and are looked at again at every turn's end.
+void Reactor::free_closed() noexcept {
+  if (!lingering_.empty()) {
+    std::size_t kept = 0;
+    for (Link* l : lingering_) {
+      if (backend_.busy(l->slot_)) {
+        lingering_[kept++] = l;
+      } else {
+        free_link(*l);
+      }
+    }
+    lingering_.resize(kept);
+  }
+  for (Link* l : closed_) {
+    if (backend_.busy(l->slot_)) {
+      lingering_.push_back(l);
+    } else {
+      free_link(*l);
+    }
+  }
+  closed_.clear();
+}
+
 void Reactor::on_read_end(Link& l, int err) noexcept {
   if (l.state_ == LinkState::closed) return;
   if (err != 0) {
@@ -592,6 +753,21 @@ void Reactor::on_read_end(Link& l, int err) noexcept {
     const CloseReason why = l.state_ == LinkState::closing ? static_cast<CloseReason>(l.close_reason_) : CloseReason::io_error;
     close_now(l, why, close_code::abnormal, err);
     return;
+  }
+  if (!backend_.inline_sends()) {
+    // A completion backend reports the FIN as soon as it is read, maybe
+    // ahead of input the link has not taken yet (paused): take that first;
+    // the receive re-armed at resume() reports the FIN again.
+    if (l.paused_ != 0 || (l.aux_ != nullptr && !l.aux_->pending.empty())) {
+      l.flags_ |= Link::f_readable;
+      return;
+    }
+    // Replies to the last messages may still sit in the queue, due at the
+    // turn's end: write them now, before the socket goes.
+    if (l.sendq_ != nullptr && l.sendq_->count > 0 && !(l.flags_ & Link::f_send_busy)) {
+      flush(l, true);
+      if (l.state_ == LinkState::closed) return;
+    }
   }
   if (l.state_ == LinkState::closing) {
     close_now(l, static_cast<CloseReason>(l.close_reason_), l.close_code_);
@@ -1021,6 +1197,15 @@ void Reactor::send_raw(Link& l, std::string_view bytes) noexcept {
 SendResult Reactor::enqueue(Link& l, std::span<const std::byte> header, std::span<const std::byte> payload,
                             PayloadRef shared, bool control) noexcept {
   const std::size_t total = header.size() + payload.size();
+  // A completion backend sends at the end of the turn, so a burst within one
+  // turn (cross-thread commands, a handler sending many frames) would meet
+  // the slot cap before anything left. Half full with nothing in flight:
+  // write synchronously now, as epoll would have.
+  if (!backend_.inline_sends() && l.sendq_ != nullptr && l.sendq_->count >= config::send_ring_slots / 2 &&
+      !(l.flags_ & (Link::f_send_busy | Link::f_drain_wanted | Link::f_close_after_flush)) && l.fd_ >= 0) {
+    flush(l, true);
+    if (l.state_ == LinkState::closed) return SendResult::closed;
+  }
   SendQueue* q = l.sendq_;
   SendResult result = SendResult::queued;
 
@@ -1061,13 +1246,14 @@ SendResult Reactor::enqueue(Link& l, std::span<const std::byte> header, std::spa
 
   std::size_t written = 0;
   if ((q == nullptr || q->count == 0) && !(l.flags_ & (Link::f_want_write | Link::f_send_busy)) &&
-      Backend::inline_sends && l.fd_ >= 0) {
+      backend_.inline_sends() && l.fd_ >= 0) {
     // Fast path: nothing queued, so write now and queue only what is left.
     iovec iov[2];
-    int cnt = 0;
-    if (!header.empty()) iov[cnt++] = {const_cast<std::byte*>(header.data()), header.size()};
-    if (!payload.empty()) iov[cnt++] = {const_cast<std::byte*>(payload.data()), payload.size()};
-    const ssize_t r = cnt > 0 ? Backend::send(l.fd_, iov, cnt) : 0;
+    msghdr msg{};
+    msg.msg_iov = iov;
+    if (!header.empty()) iov[msg.msg_iovlen++] = {const_cast<std::byte*>(header.data()), header.size()};
+    if (!payload.empty()) iov[msg.msg_iovlen++] = {const_cast<std::byte*>(payload.data()), payload.size()};
+    const ssize_t r = msg.msg_iovlen > 0 ? backend_.send(l.id().raw(), l.fd_, msg) : 0;
     if (r < 0 && r != -EAGAIN) {
       close_now(l, CloseReason::io_error, close_code::abnormal);
       return SendResult::closed;
@@ -1129,7 +1315,7 @@ void Reactor::drop_unsent(SendQueue& q, F&& should_drop) noexcept {
   const std::uint32_t n = q.count;
   for (std::uint32_t i = 0; i < n; ++i) {
     SendFrame& f = q.at(i);
-    if (!f.control && f.written == 0 && should_drop(kept + (n - i))) {
+    if (i >= q.in_flight && !f.control && f.written == 0 && should_drop(kept + (n - i))) {
       q.bytes -= f.total();
       metrics_.queued_bytes.sub(f.total());
       metrics_.send_dropped.add();
@@ -1153,29 +1339,42 @@ void Reactor::on_writable(Link& l) noexcept {
   flush(l);
 }
 
-void Reactor::flush(Link& l) noexcept {
+void Reactor::flush(Link& l, bool now) noexcept {
   while (l.sendq_ != nullptr && l.sendq_->count > 0 && l.state_ != LinkState::closed &&
          !(l.flags_ & (Link::f_want_write | Link::f_send_busy))) {
     SendQueue& q = *l.sendq_;
-    int cnt = 0;
+    std::size_t cnt = 0;
     std::size_t want = 0;
     const std::uint32_t frames = std::min<std::uint32_t>(q.count, config::send_batch);
     for (std::uint32_t i = 0; i < frames; ++i) {
       SendFrame& f = q.at(i);
       std::size_t skip = f.written;
       if (skip < f.header_len) {
-        iov_[cnt++] = {f.header.data() + skip, f.header_len - skip};
+        q.iov[cnt++] = {f.header.data() + skip, f.header_len - skip};
         want += f.header_len - skip;
         skip = 0;
       } else {
         skip -= f.header_len;
       }
       if (f.length > skip) {
-        iov_[cnt++] = {f.payload.data() + skip, f.length - skip};
+        q.iov[cnt++] = {f.payload.data() + skip, f.length - skip};
         want += f.length - skip;
       }
     }
-    const ssize_t r = Backend::send(l.fd_, iov_.data(), cnt);
+    q.msg = msghdr{};
+    q.msg.msg_iov = q.iov.data();
+    q.msg.msg_iovlen = cnt;
+    const ssize_t r = now ? EpollBackend::send(l.id().raw(), l.fd_, q.msg) : backend_.send(l.id().raw(), l.fd_, q.msg);
+    if (now && (r == -EAGAIN || (r >= 0 && static_cast<std::size_t>(r) < want))) {
+      if (r > 0) after_sent(l, static_cast<std::size_t>(r));
+      mark_dirty(l);  // the rest goes the backend's way at the turn's end
+      return;
+    }
+    if (r == -EINPROGRESS) {  // a completion backend took it: on_sent() follows
+      q.in_flight = frames;
+      l.flags_ |= Link::f_send_busy;
+      return;
+    }
     if (r == -EAGAIN) {
       l.flags_ |= Link::f_want_write;
       return;
@@ -1462,7 +1661,9 @@ LinkId Reactor::connect(const ConnectRequest& req, int* error) noexcept {
   const std::size_t n = write_upgrade_request(std::span<char>(out, sizeof out), spec, *hs->key);
   // The socket is still connecting: queue the request; the first writable
   // edge (connected) sends it.
-  l->flags_ |= Link::f_want_write;
+  // With epoll the first writable edge (connected) sends it; a completion
+  // backend's send waits for the connection by itself.
+  if (backend_.inline_sends()) l->flags_ |= Link::f_want_write;
   send_raw(*l, std::string_view(out, n));
   arm_timer(*l);
   return id;
@@ -1497,8 +1698,7 @@ void Reactor::check_stop() noexcept {
                   close_code::going_away);
       }
     }
-    for (Link* l : closed_) free_link(*l);
-    closed_.clear();
+    free_closed();
   }
   if (live_links_ == 0) stopped_.store(true, std::memory_order_release);
 }

@@ -117,6 +117,11 @@ class Reactor {
   void set_clock(ClockFn clock) noexcept;
   std::size_t links_open() const noexcept { return open_links_; }
   const ChunkPool& pool() const noexcept { return *pool_; }
+  // Receive chunks links hold (partial frames, messages being delivered):
+  // the pool's chunks in use less those lent to the kernel's buffer ring.
+  std::size_t chunks_held() const noexcept { return pool_->in_use() - backend_.lent_buffers(); }
+  // "epoll" or "io_uring": what this reactor runs on (auto decides at open()).
+  const char* backend_name() const noexcept { return backend_.name(); }
 
   // Worker hand-off (InboundMode::workers): worker w pops its ring.
   bool pop_inbound(unsigned worker, InboundMessage& out) noexcept;
@@ -125,12 +130,15 @@ class Reactor {
   // --- backend sink interface (called by the backend) ---
   Link* link_for(std::uint64_t key) noexcept;
   void on_acceptable(std::uint32_t listener) noexcept;
+  void on_accepted(std::uint32_t listener, int fd_or_error) noexcept;
   void on_readable(Link& link, bool hangup) noexcept;
   void on_writable(Link& link) noexcept;
   void on_wake() noexcept;
   void begin_turn() noexcept;
   std::span<std::byte> read_target(Link& link) noexcept;
   bool on_received(Link& link, std::byte* data, std::size_t n) noexcept;
+  bool on_received_buffer(Link& link, std::byte* chunk, std::size_t n) noexcept;
+  void on_sent(Link& link, ssize_t res) noexcept;
   void on_read_end(Link& link, int err) noexcept;
 
  private:
@@ -145,6 +153,7 @@ class Reactor {
   void close_now(Link& link, CloseReason why, std::uint16_t code, int error = 0) noexcept;
   void start_close(Link& link, std::uint16_t code, std::string_view reason, CloseReason why) noexcept;
   void finish_close(Link& link) noexcept;   // after our close frame or 4xx left
+  void free_closed() noexcept;
 
   // input
   void process_input(Link& link) noexcept;
@@ -154,6 +163,9 @@ class Reactor {
   bool open_link(Link& link) noexcept;
   void deliver(Link& link, std::span<std::byte> payload, Opcode op) noexcept;
   void release_rbuf(Link& link) noexcept;
+  void feed_chunk(Link& link, std::byte* chunk, std::uint32_t offset, std::uint32_t length) noexcept;
+  void stash(Link& link, std::byte* chunk, std::uint32_t offset, std::uint32_t length) noexcept;
+  void drain_pending(Link& link) noexcept;
   void refuse(Link& link, std::uint16_t status, std::string_view body, CloseReason why,
               bool counted_as_refusal) noexcept;
   void pause(Link& link, std::uint8_t why) noexcept;
@@ -170,7 +182,8 @@ class Reactor {
   SendResult send_frame(Link& link, Opcode op, std::span<const std::byte> payload, PayloadRef shared) noexcept;
   void send_close_frame(Link& link, std::uint16_t code, std::string_view reason) noexcept;
   void send_raw(Link& link, std::string_view bytes) noexcept;   // HTTP responses
-  void flush(Link& link) noexcept;
+  // `now`: write synchronously even on a completion backend.
+  void flush(Link& link, bool now = false) noexcept;
   void after_sent(Link& link, std::size_t n) noexcept;
   void mark_dirty(Link& link) noexcept;
   template <class F> void drop_unsent(SendQueue& q, F&& should_drop) noexcept;
@@ -209,9 +222,9 @@ class Reactor {
   std::vector<LinkId> dirty_;             // links with output to flush
   std::vector<LinkId> pool_waiting_;      // links waiting for a receive chunk
   std::vector<Link*> closed_;             // freed at the end of the turn
+  std::vector<Link*> lingering_;          // closed, the kernel still holds their requests
   std::vector<SendQueue*> queue_cache_;
   std::vector<Session*> session_cache_;   // sessions of links at rest, reused
-  std::vector<iovec> iov_;
   std::vector<std::byte> mask_scratch_;   // client frames are masked here
   std::unique_ptr<IpLimiter> own_ip_limiter_;  // a reactor without a server
   IpLimiter* ip_limiter_ = nullptr;        // the server's, when max_links_per_ip is set

@@ -1,0 +1,262 @@
+// The io_uring backend: completions straight from the kernel (see backend.hpp
+// for the seam).
+//
+// - Accepting is one multishot accept per listener.
+// - Each link has one multishot receive that picks its buffers from a
+//   provided buffer ring. The ring's buffers are the engine's pool chunks, so
+//   the chunk the kernel filled is handed to the reactor as is
+//   (on_received_buffer): a message inside it reaches the handler without a
+//   copy. Chunks go back to the pool when the link is done with them, and the
+//   ring is refilled from the pool before every submission. When the ring ran
+//   dry (-ENOBUFS ends the multishot) the link waits on a list and is re-armed
+//   once buffers are back: nothing is lost (the bytes stay in the socket) and
+//   nothing spins.
+// - Sends are one sendmsg per link in flight (order kept), built by the
+//   reactor in the link's send queue, which stays put until the completion.
+//   All links' sends of a loop turn go to the kernel with the next wait: one
+//   io_uring_enter per turn submits and waits together.
+// - Other threads wake the loop through an eventfd the ring reads.
+// - Closing a link cancels its requests; the reactor frees the link's memory
+//   only once busy() says the kernel let go of it.
+#pragma once
+
+#include <liburing.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/buffer_pool.hpp"
+#include "engine/fd.hpp"
+#include "ringlink_config.hpp"
+
+namespace ringlink {
+
+class UringBackend {
+ public:
+  static constexpr const char* name() noexcept { return "io_uring"; }
+  // send() only queues; the sink hears on_sent() at the completion.
+  static constexpr bool inline_sends() noexcept { return false; }
+
+  UringBackend() = default;
+  ~UringBackend();
+  UringBackend(const UringBackend&) = delete;
+  UringBackend& operator=(const UringBackend&) = delete;
+
+  // Sets up the ring, probes what the engine needs and registers the buffer
+  // ring. On failure returns -errno and, in *why, what was missing.
+  int open(ChunkPool& pool, std::string* why = nullptr) noexcept;
+  // Cancels everything, waits (bounded) for the kernel to let go and tears
+  // the ring down; chunks still in the buffer ring go back to the pool.
+  void close() noexcept;
+  void wake() noexcept;
+
+  int add_listener(int fd, std::uint32_t index) noexcept;
+  int set_accepting(int fd, std::uint32_t index, bool on) noexcept;
+  int add_link(int fd, std::uint64_t key) noexcept;
+  void remove_link(int fd, std::uint64_t key) noexcept;
+  // Does the kernel still hold requests (and so memory) of the link in `slot`?
+  bool busy(std::uint32_t slot) const noexcept { return slot < slots_.size() && (slots_[slot] & (s_recv | s_send)) != 0; }
+
+  // Queues a sendmsg; `msg` and what it points to must stay put until the
+  // sink's on_sent(). Returns -EINPROGRESS, or -errno when nothing was queued.
+  ssize_t send(std::uint64_t key, int fd, msghdr& msg) noexcept;
+
+  // The reactor calls this when a link may read again (resumed): re-arms its
+  // receive if it is not armed. Never reads inline; returns false.
+  template <class Sink, class LinkT>
+  bool read_pass(Sink& sink, LinkT& link, int fd, bool hangup) noexcept;
+
+  // Submits what the turn queued and waits up to timeout_ms (-1: no limit)
+  // for completions, in one io_uring_enter; then dispatches them.
+  template <class Sink>
+  int wait(int timeout_ms, Sink& sink) noexcept;
+
+  // Pool chunks in the buffer ring, waiting for the kernel to fill them.
+  std::size_t lent_buffers() const noexcept { return buffers_.size() - free_ids_.size(); }
+  // Times a receive found the ring empty (-ENOBUFS).
+  std::uint64_t buffer_ring_empty() const noexcept { return ring_empty_; }
+
+ private:
+  enum : std::uint8_t { s_recv = 1, s_send = 2, s_cancel = 4 };
+  enum : std::uint64_t { op_recv = 1, op_send = 2, op_accept = 3, op_wake = 4, op_cancel = 5 };
+  static constexpr unsigned op_shift = 56;
+  static constexpr std::uint64_t low_mask = (1ull << op_shift) - 1;
+  static constexpr std::uint16_t buffer_group = 0;
+  static constexpr unsigned max_listeners = 8;
+
+  static std::uint32_t slot_of(std::uint64_t key) noexcept { return static_cast<std::uint32_t>(key >> 32) & 0xFFFFFF; }
+  std::uint64_t key_of(std::uint64_t user_data) const noexcept { return (user_data & low_mask) | reactor_bits_; }
+
+  io_uring_sqe* get_sqe() noexcept;
+  void arm_recv(int fd, std::uint64_t key) noexcept;
+  void arm_accept(std::uint32_t index) noexcept;
+  void arm_wake() noexcept;
+  void cancel(std::uint64_t user_data) noexcept;
+  void refill() noexcept;
+  std::uint8_t& slot_state(std::uint32_t slot) noexcept;
+  template <class Sink>
+  void complete(Sink& sink, std::uint64_t user_data, int res, unsigned flags) noexcept;
+  template <class Sink>
+  void rearm_starved(Sink& sink) noexcept;
+
+  io_uring ring_{};
+  bool ring_open_ = false;
+  ChunkPool* pool_ = nullptr;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  std::size_t buf_ring_bytes_ = 0;
+  std::vector<std::byte*> buffers_;      // by buffer id; null: consumed, not refilled
+  std::vector<std::uint16_t> free_ids_;  // ids to refill
+  std::vector<std::uint8_t> slots_;      // per link slot: s_* bits
+  std::vector<std::uint64_t> starved_;   // links whose receive ended on -ENOBUFS
+  std::array<int, max_listeners> listen_fds_{};
+  std::array<bool, max_listeners> accept_armed_{};
+  std::array<bool, max_listeners> accept_wanted_{};
+  std::uint64_t reactor_bits_ = 0;
+  std::uint64_t ring_empty_ = 0;
+  std::uint32_t in_flight_ = 0;          // requests the kernel holds (for close())
+  Fd wakefd_;
+  std::uint64_t wake_value_ = 0;          // the ring reads the eventfd into this
+  std::atomic<bool> wake_pending_{false};
+};
+
+template <class Sink, class LinkT>
+bool UringBackend::read_pass(Sink&, LinkT& link, int fd, bool) noexcept {
+  const std::uint64_t key = link.id().raw();
+  if (!(slot_state(slot_of(key)) & s_recv)) arm_recv(fd, key);
+  return false;
+}
+
+template <class Sink>
+int UringBackend::wait(int timeout_ms, Sink& sink) noexcept {
+  refill();
+  if (!starved_.empty()) rearm_starved(sink);
+  io_uring_cqe* cqe = nullptr;
+  int r;
+  if (timeout_ms < 0) {
+    r = io_uring_submit_and_wait(&ring_, 1);
+  } else {
+    __kernel_timespec ts{};
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1'000'000;
+    r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  }
+  sink.begin_turn();
+  if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) return r;
+  // Dispatch what is there now; completions that handlers cause are seen at
+  // the next turn, so one busy link cannot hold the loop.
+  unsigned head;
+  unsigned seen = 0;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    complete(sink, cqe->user_data, cqe->res, cqe->flags);
+    ++seen;
+  }
+  io_uring_cq_advance(&ring_, seen);
+  return static_cast<int>(seen);
+}
+
+template <class Sink>
+void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsigned flags) noexcept {
+  const std::uint64_t op = user_data >> op_shift;
+  const bool more = (flags & IORING_CQE_F_MORE) != 0;
+  switch (op) {
+    case op_recv: {
+      const std::uint64_t key = key_of(user_data);
+      std::uint8_t& st = slot_state(slot_of(key));
+      if (!more) {
+        st &= static_cast<std::uint8_t>(~(s_recv | s_cancel));
+        --in_flight_;
+      }
+      std::byte* chunk = nullptr;
+      if (flags & IORING_CQE_F_BUFFER) {
+        const auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+        chunk = buffers_[id];
+        buffers_[id] = nullptr;
+        free_ids_.push_back(id);
+      }
+      auto* link = sink.link_for(key);
+      if (link == nullptr) {  // closed: its bytes are of no use
+        if (chunk != nullptr) pool_->release(chunk);
+        return;
+      }
+      if (res > 0 && chunk != nullptr) {
+        const bool go_on = sink.on_received_buffer(*link, chunk, static_cast<std::size_t>(res));
+        if (sink.link_for(key) != link) return;  // closed by what it read
+        if (!go_on) {
+          // Paused: stop the kernel filling buffers for a link that cannot
+          // take them; resuming re-arms through read_pass().
+          if ((st & (s_recv | s_cancel)) == s_recv) {
+            st |= s_cancel;
+            cancel((op_recv << op_shift) | (key & low_mask));
+          }
+          return;
+        }
+        if (!more && !(st & s_recv)) sink.on_readable(*link, false);  // re-arms
+        return;
+      }
+      if (res == 0) {
+        sink.on_read_end(*link, 0);
+        return;
+      }
+      if (res == -ENOBUFS) {
+        ++ring_empty_;
+        if (!more) starved_.push_back(key);
+        return;
+      }
+      // Cancelled because the link paused: if it resumed meanwhile, re-arm
+      // now (on_readable does nothing for a link still paused).
+      if (res == -ECANCELED) {
+        sink.on_readable(*link, false);
+        return;
+      }
+      sink.on_read_end(*link, res);
+      return;
+    }
+    case op_send: {
+      const std::uint64_t key = key_of(user_data);
+      slot_state(slot_of(key)) &= static_cast<std::uint8_t>(~s_send);
+      --in_flight_;
+      if (auto* link = sink.link_for(key)) sink.on_sent(*link, res);
+      return;
+    }
+    case op_accept: {
+      const auto index = static_cast<std::uint32_t>(user_data & low_mask);
+      if (index >= max_listeners) return;
+      if (!more) {
+        accept_armed_[index] = false;
+        --in_flight_;
+      }
+      if (res != -ECANCELED) sink.on_accepted(index, res);
+      if (accept_wanted_[index] && !accept_armed_[index]) arm_accept(index);
+      return;
+    }
+    case op_wake:
+      --in_flight_;
+      wake_pending_.store(false, std::memory_order_release);
+      sink.on_wake();
+      if (ring_open_) arm_wake();
+      return;
+    default:  // op_cancel: the request it targeted reports for itself
+      --in_flight_;
+      return;
+  }
+}
+
+template <class Sink>
+void UringBackend::rearm_starved(Sink& sink) noexcept {
+  if (free_ids_.size() == buffers_.size()) return;  // still dry: wait for chunks
+  std::vector<std::uint64_t> keys;
+  keys.swap(starved_);
+  for (std::uint64_t key : keys) {
+    auto* link = sink.link_for(key);
+    if (link == nullptr) continue;
+    if (!(slot_state(slot_of(key)) & s_recv)) sink.on_readable(*link, false);
+  }
+}
+
+}  // namespace ringlink
