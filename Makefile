@@ -4,9 +4,10 @@
 #
 #   make test                     build + every test (native framing)
 #   make test FRAMING=wslay       the same suite over the wslay codec
-#   make test BACKEND=uring       ... on the io_uring backend
+#   make test BACKEND=epoll       ... on epoll (the default, auto, runs io_uring
+#                                 where the kernel allows it, else epoll)
 #   make run                      build + the echo demo
-#   make bench                    microbenchmarks (+ macro comparison)
+#   make bench [QUICK=1]          ringlink against its peers: bench/results/REPORT.md
 #   make fuzz FUZZ_SECONDS=60     every libFuzzer target
 #   make test-asan / test-tsan    sanitizer builds of the suite
 
@@ -35,53 +36,45 @@ DEB_PACKAGES = g++ clang libclang-rt-14-dev meson ninja-build pkg-config \
   liburing-dev libwslay-dev libmimalloc-dev libgtest-dev libgmock-dev \
   libbenchmark-dev nettle-dev python3 python3-websockets golang-go \
   golang-github-gorilla-websocket-dev procps gnuplot-nox chromium chromium-driver nodejs
+# Only `make bench` needs these: the reference servers it compares against.
+BENCH_PACKAGES = libboost1.74-dev libwebsockets-dev golang-golang-x-time-dev
 # npm comes with some nodejs builds (NodeSource's); Debian's is a package of its own.
 DEB_PACKAGES += $(if $(shell command -v npm),,npm)
 
-.PHONY: all deps build test run bench fuzz test-asan test-tsan clean
+.PHONY: all deps deps-bench build test run bench fuzz test-asan test-tsan clean
 
 all: build
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)" >&2; exit 1; fi; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
-
-$(BUILD)/build.ninja:
-	meson setup $(BUILD) $(SETUP_OPTS)
-
-build: deps $(BUILD)/build.ninja
-	ninja -C $(BUILD) -j$(JOBS)
-
-test: build
-	meson test -C $(BUILD) --print-errorlogs --num-processes 2 $(TEST_ARGS)
-
-# CONNS, SIZE, DURATION, INFLIGHT, MODE, REACTORS, LOAD_ARGS pass through.
-run: build
-	CONNS=$(CONNS) SIZE=$(SIZE) DURATION=$(DURATION) INFLIGHT=$(INFLIGHT) MODE=$(MODE) \
-	  REACTORS=$(REACTORS) LOAD_ARGS="$(LOAD_ARGS)" bash tools/run_demo.sh $(BUILD)
-
-bench: deps
+deps-# make bench [QUICK=1]: release builds of every configuration in
+# BENCH_CONFIGS (framing-backend-allocator), the reference servers, then
+# bench/scripts/bench_report.py -> bench/results/REPORT.md, results.json and
+# the plots (see bench/README.md). QUICK=1 is a short version (< 5 min).
+BENCH_CONFIGS ?= native-auto-mimalloc native-epoll-mimalloc native-uring-mimalloc wslay-auto-mimalloc native-auto-system
+BENCH_BUILD    = build/$(FRAMING)-$(BACKEND)-$(ALLOCATOR)-release
+bench: deps-bench
 	$(MAKE) build BUILDTYPE=release
-	build/$(FRAMING)-$(BACKEND)-$(ALLOCATOR)-release/bench/bench_protocol \
-	  --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+	@for c in $(BENCH_CONFIGS); do \
+	  IFS=- read -r f b a <<< "$$c"; d=build/$$c-release; \
+	  { [ -f $$d/build.ninja ] || meson setup $$d -Dframing=$$f -Dio_backend=$$b -Dallocator=$$a \
+	      --buildtype=release -Dwerror=$(WERROR) $(MESON_OPTS); } && \
+	  ninja -C $$d -j$(JOBS) tools/ringlink-echo tools/ringlink-load || \
+	  echo "bench: configuration $$c did not build; the report skips it" >&2; \
+	done
+	bash bench/scripts/build_peers.sh $(BENCH_BUILD)
+	/usr/bin/python3 bench/scripts/bench_report.py --build $(BENCH_BUILD) \
+	  $(foreach c,$(BENCH_CONFIGS),--config $(c)=build/$(c)-release) \
+	  --out bench/results $(if $(filter-out 0,$(QUICK)),--quick)
 
 # The sanitizers see only the system allocator's heap (and TSan would take
 # mimalloc's reuse of memory across threads for races): allocator=system.
 test-asan:
-	$(MAKE) test ALLOCATOR=system BUILD=build/asan-$(FRAMING)-$(notdir $(CXX)) \
+	$(MAKE) test ALLOCATOR=system BUILD=build/asan-$(FRAMING)-$(BACKEND)-$(notdir $(CXX)) \
 	  MESON_OPTS="-Db_sanitize=address,undefined -Db_lundef=false"
 
 # Everything that crosses threads: the rings and the engine over loopback.
 TSAN_SUITES ?= --suite net --suite engine
 test-tsan:
-	$(MAKE) test ALLOCATOR=system BUILD=build/tsan-$(FRAMING) MESON_OPTS="-Db_sanitize=thread" \
+	$(MAKE) test ALLOCATOR=system BUILD=build/tsan-$(FRAMING)-$(BACKEND) MESON_OPTS="-Db_sanitize=thread" \
 	  TEST_ARGS="$(TSAN_SUITES)"
 
 FUZZ_BUILD = build/fuzz
