@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the Go echo peers (the seed's Link designs) into
+# BUILD_DIR/bench/peers/go_{dual,v2,v3,v5}, offline, from Debian packages only:
+# golang-go, golang-github-gorilla-websocket-dev, golang-golang-x-time-dev.
+# GOPATH mode against /usr/share/gocode; the Go build cache lives in
+# BUILD_DIR/bench/peers/go-cache. Safe to run again: unchanged sources are
+# not recompiled.
+#
+# usage: bench/scripts/build_peers.sh BUILD_DIR
+set -euo pipefail
+
+die() {
+  echo "build_peers.sh: $*" >&2
+  exit 1
+}
+
+[ $# -eq 1 ] || die "usage: build_peers.sh BUILD_DIR"
+mkdir -p "$1/bench/peers"
+out=$(cd "$1/bench/peers" && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+gopath=/usr/share/gocode
+
+command -v go >/dev/null 2>&1 || die "go not found: install the Debian package golang-go"
+# atomic.Int64 and atomic.Pointer[T] need Go 1.19.
+version=$(go env GOVERSION)
+minor=$(echo "$version" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+if [ -z "$minor" ] || [ "$minor" -lt 19 ]; then
+  die "$version is too old: the peers need go >= 1.19 (golang-go)"
+fi
+[ -f "$gopath/src/github.com/gorilla/websocket/conn.go" ] ||
+  die "gorilla/websocket missing from $gopath: install the Debian package golang-github-gorilla-websocket-dev"
+[ -f "$gopath/src/golang.org/x/time/rate/rate.go" ] ||
+  die "golang.org/x/time/rate missing from $gopath: install the Debian package golang-golang-x-time-dev"
+
+# Nothing from the user's Go environment, and never the network.
+export GOENV=off GOFLAGS='' GO111MODULE=off GOPATH="$gopath" GOPROXY=off GOCACHE="$out/go-cache"
+
+for design in dual v2 v3 v5; do
+  src="$repo/bench/peers/go_$design"
+  [ -f "$src/main.go" ] || die "missing $src/main.go"
+  (cd "$src" && go build -trimpath -o "$out/go_$design" .) || die "go build of go_$design failed"
+  echo "built $out/go_$design"
+done
