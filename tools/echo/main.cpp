@@ -1,6 +1,13 @@
 // ringlink-echo: the reference server. Echoes every message (or, with
 // --broadcast, sends every message to every link), prints a metrics summary
 // on SIGUSR1 and at exit, stops gracefully on SIGINT/SIGTERM.
+//
+// --workers N moves the echo off the reactor: messages go through the
+// engine's bounded hand-off rings to N worker threads, which reply with
+// Server::send. --business-delay-us U --slow-for S make that business side
+// slow (U us per message for the first S seconds after a worker's first
+// message): the slow-consumer benchmark. --slow-path P slows only the links
+// upgraded on path P, so other links show what the slow ones cost them.
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,9 +17,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -29,14 +38,25 @@ struct Options {
   std::uint32_t idle_timeout_ms = 0;
   std::uint32_t ping_interval_ms = 0;
   std::string port_file;
+  unsigned workers = 0;                 // 0: echo inline on the reactor thread
+  std::uint32_t business_delay_us = 0;  // worker time per message while slow
+  double slow_for_s = 0;                // 0 with a delay: slow for the whole run
+  std::string slow_path;                // empty: every link is slow
+  ringlink::InboundPolicy inbound_policy = ringlink::InboundPolicy::pause;
 };
 
 void usage() {
   std::fprintf(stderr,
                "usage: ringlink-echo [--host ADDR] [--port N] [--reactors N] [--max-message BYTES]\n"
                "                     [--broadcast] [--idle-timeout MS] [--ping-interval MS]\n"
-               "                     [--port-file FILE]\n"
+               "                     [--port-file FILE] [--workers N] [--business-delay-us U]\n"
+               "                     [--slow-for S] [--slow-path PATH] [--inbound-policy pause|drop|close]\n"
                "  --port 0 picks a free port; --port-file writes the port chosen.\n"
+               "  --workers N: echo from N worker threads fed by the engine's hand-off rings.\n"
+               "  --business-delay-us U: a worker spends U us per message (implies --workers 1)\n"
+               "    during the first S seconds (--slow-for; default: always) after its first\n"
+               "    message; --slow-path limits that to links upgraded on PATH.\n"
+               "  --inbound-policy: what a full hand-off ring does (default pause: lossless).\n"
                "  SIGUSR1 prints metrics; SIGINT/SIGTERM stop gracefully.\n");
 }
 
@@ -64,12 +84,33 @@ bool parse(int argc, char** argv, Options& o) {
       o.ping_interval_ms = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
     } else if (a == "--port-file" && (v = value())) {
       o.port_file = v;
+    } else if (a == "--workers" && (v = value())) {
+      o.workers = static_cast<unsigned>(std::strtoul(v, nullptr, 10));
+    } else if (a == "--business-delay-us" && (v = value())) {
+      o.business_delay_us = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
+    } else if (a == "--slow-for" && (v = value())) {
+      o.slow_for_s = std::strtod(v, nullptr);
+    } else if (a == "--slow-path" && (v = value())) {
+      o.slow_path = v;
+    } else if (a == "--inbound-policy" && (v = value())) {
+      const std::string_view p = v;
+      if (p == "pause") {
+        o.inbound_policy = ringlink::InboundPolicy::pause;
+      } else if (p == "drop") {
+        o.inbound_policy = ringlink::InboundPolicy::drop_newest;
+      } else if (p == "close") {
+        o.inbound_policy = ringlink::InboundPolicy::close;
+      } else {
+        std::fprintf(stderr, "ringlink-echo: bad --inbound-policy '%s'\n", v);
+        return false;
+      }
     } else {
       std::fprintf(stderr, "ringlink-echo: bad argument '%s'\n", argv[i]);
       usage();
       return false;
     }
   }
+  if (o.business_delay_us > 0 && o.workers == 0) o.workers = 1;
   return true;
 }
 
@@ -77,10 +118,35 @@ bool parse(int argc, char** argv, Options& o) {
 // kept (with any that follow it) and reading pauses until on_drain; TCP then
 // pushes back on the peer. Pausing stops the reactor before the next message,
 // so at most a message or two wait here per link.
+//
+// With workers, the hand-off ring's policy (pause by default) is what keeps
+// nothing from being lost while the business side is slow.
 class EchoHandler : public ringlink::Handler {
  public:
-  EchoHandler(bool broadcast, std::size_t max_message) : broadcast_(broadcast), max_message_(max_message) {}
+  EchoHandler(const Options& o)
+      : broadcast_(o.broadcast),
+        max_message_(o.max_message),
+        delay_(o.business_delay_us),
+        slow_for_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(o.slow_for_s))),
+        slow_path_(o.slow_path),
+        workers_(o.workers == 0 ? 1 : o.workers) {}
   void set_server(ringlink::Server* s) { server_ = s; }
+  // Before Server::stop: a worker stops retrying sends the reactors will
+  // never take, so stop can join it.
+  void stopping() { stopping_.store(true); }
+  std::uint64_t send_retries() const { return send_retries_.load(std::memory_order_relaxed); }
+
+  ringlink::UpgradeDecision on_upgrade(const ringlink::UpgradeRequestParser& req) override {
+    upgrading_slow_ = slow_path_.empty() || req.path() == slow_path_;
+    return ringlink::UpgradeDecision::accept();
+  }
+
+  void on_open(ringlink::Link& link) override {
+    if (slow_path_.empty() || !upgrading_slow_) return;
+    std::lock_guard<std::mutex> lock(slow_mutex_);
+    slow_links_.insert(link.id());
+  }
 
   void on_message(ringlink::Link& link, std::span<std::byte> payload, ringlink::Opcode op) override {
     if (payload.size() > max_message_) {
@@ -101,6 +167,25 @@ class EchoHandler : public ringlink::Handler {
     waiting->emplace_back(op, std::vector<std::byte>(payload.begin(), payload.end()));
   }
 
+  void on_worker_message(ringlink::LinkId id, std::span<std::byte> payload, ringlink::Opcode op,
+                         unsigned worker) override {
+    if (payload.size() > max_message_) {
+      (void)server_->close(id, ringlink::close_code::message_too_big);
+      return;
+    }
+    if (delay_.count() > 0) business_delay(id, worker);
+    if (broadcast_) {
+      server_->broadcast_all(payload, op);
+      return;
+    }
+    // dropped: the owning reactor's command ring is full. It empties on the
+    // reactor's next turn, so wait a little and retry rather than lose it.
+    while (server_->send(id, payload, op) == ringlink::SendResult::dropped && !stopping_.load()) {
+      send_retries_.fetch_add(1, std::memory_order_relaxed);
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
   void on_drain(ringlink::Link& link) override {
     auto* waiting = static_cast<Waiting*>(link.user_data());
     if (waiting == nullptr) return;
@@ -117,25 +202,71 @@ class EchoHandler : public ringlink::Handler {
   void on_close(ringlink::Link& link, std::uint16_t, std::string_view) override {
     delete static_cast<Waiting*>(link.user_data());
     link.user_data() = nullptr;
+    if (slow_path_.empty()) return;
+    std::lock_guard<std::mutex> lock(slow_mutex_);
+    slow_links_.erase(link.id());
   }
 
  private:
   using Waiting = std::deque<std::pair<ringlink::Opcode, std::vector<std::byte>>>;
+  using Clock = std::chrono::steady_clock;
+
+  // Each worker's own pacing state; only that worker touches it.
+  struct alignas(64) Pace {
+    bool started = false;
+    Clock::time_point first{};
+    Clock::time_point next{};
+  };
+
+  // A pace of one message per delay_ (sleep_until a running deadline, not
+  // sleep_for per message), so timer slack does not make the business side
+  // slower than asked.
+  void business_delay(ringlink::LinkId id, unsigned worker) {
+    if (!slow_path_.empty()) {
+      std::lock_guard<std::mutex> lock(slow_mutex_);
+      if (!slow_links_.contains(id)) return;
+    }
+    Pace& p = pace_[worker];
+    const Clock::time_point now = Clock::now();
+    if (!p.started) {
+      p.started = true;
+      p.first = now;
+      p.next = now;
+    }
+    if (slow_for_.count() > 0 && now - p.first >= slow_for_) return;
+    if (p.next < now) p.next = now;
+    p.next += delay_;
+    std::this_thread::sleep_until(p.next);
+  }
+
   bool broadcast_;
   std::size_t max_message_;
+  std::chrono::microseconds delay_;
+  Clock::duration slow_for_;
+  std::string slow_path_;
+  unsigned workers_;
+  std::vector<Pace> pace_ = std::vector<Pace>(workers_);
+  std::mutex slow_mutex_;
+  std::unordered_set<ringlink::LinkId> slow_links_;
+  static thread_local bool upgrading_slow_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> send_retries_{0};
   ringlink::Server* server_ = nullptr;
 };
+
+thread_local bool EchoHandler::upgrading_slow_ = false;
 
 std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal.store(sig); }
 
-void print_metrics(const ringlink::Server& s, FILE* out) {
+void print_metrics(const ringlink::Server& s, const EchoHandler& h, FILE* out) {
   const ringlink::MetricsSnapshot m = s.snapshot();
   std::fprintf(out,
                "ringlink-echo metrics: links open %llu, accepted %llu, refused %llu, handshakes failed %llu\n"
                "  messages in %llu, out %llu; bytes in %llu, out %llu; queued %llu (high-water %llu)\n"
                "  backpressured %llu, dropped %llu, paused links %llu, handler exceptions %llu, wakeups %llu\n"
                "  accept calls %llu, accept backoffs %llu\n"
+               "  inbound dropped %llu, read pauses %llu, commands rejected %llu, worker send retries %llu\n"
                "  closes:",
                (unsigned long long)m.links_open, (unsigned long long)m.links_accepted,
                (unsigned long long)m.links_refused, (unsigned long long)m.handshakes_failed,
@@ -145,7 +276,9 @@ void print_metrics(const ringlink::Server& s, FILE* out) {
                (unsigned long long)m.send_backpressured, (unsigned long long)m.send_dropped,
                (unsigned long long)m.paused_links, (unsigned long long)m.handler_exceptions,
                (unsigned long long)m.loop_wakeups, (unsigned long long)m.accept_calls,
-               (unsigned long long)m.accept_backoffs);
+               (unsigned long long)m.accept_backoffs, (unsigned long long)m.inbound_dropped,
+               (unsigned long long)m.read_pauses, (unsigned long long)m.commands_rejected,
+               (unsigned long long)h.send_retries());
   for (std::size_t i = 0; i < ringlink::close_reason_count; ++i)
     if (m.closes[i] != 0)
       std::fprintf(out, " %s=%llu", ringlink::to_string(static_cast<ringlink::CloseReason>(i)),
@@ -165,7 +298,12 @@ int main(int argc, char** argv) {
   cfg.reactors = o.reactors;
   cfg.idle_timeout_ms = o.idle_timeout_ms;
   cfg.ping_interval_ms = o.ping_interval_ms;
-  EchoHandler handler(o.broadcast, o.max_message);
+  if (o.workers > 0) {
+    cfg.inbound_mode = ringlink::InboundMode::workers;
+    cfg.workers = o.workers;
+    cfg.inbound_policy = o.inbound_policy;
+  }
+  EchoHandler handler(o);
   ringlink::Server server(cfg, handler);
   handler.set_server(&server);
 
@@ -180,8 +318,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ringlink-echo: cannot listen on %s:%u: %s\n", o.host.c_str(), o.port, std::strerror(-err));
     return 1;
   }
-  std::fprintf(stderr, "ringlink-echo: listening on ws://%s:%u/ with %zu reactors%s\n", o.host.c_str(),
-               server.port(), server.reactor_count(), o.broadcast ? " (broadcast)" : "");
+  std::fprintf(stderr, "ringlink-echo: listening on ws://%s:%u/ with %zu reactors on %s%s", o.host.c_str(),
+               server.port(), server.reactor_count(), server.reactor(0).backend_name(),
+               o.broadcast ? " (broadcast)" : "");
+  if (o.workers > 0)
+    std::fprintf(stderr, ", %u workers (business delay %u us for %g s%s%s)", o.workers, o.business_delay_us,
+                 o.slow_for_s, o.slow_path.empty() ? "" : " on ", o.slow_path.c_str());
+  std::fprintf(stderr, "\n");
   if (!o.port_file.empty()) {
     const std::string tmp = o.port_file + ".tmp";
     if (FILE* f = std::fopen(tmp.c_str(), "w")) {
@@ -192,13 +335,14 @@ int main(int argc, char** argv) {
   }
   for (;;) {
     const int sig = g_signal.exchange(0);
-    if (sig == SIGUSR1) print_metrics(server, stderr);
+    if (sig == SIGUSR1) print_metrics(server, handler, stderr);
     if (sig == SIGINT || sig == SIGTERM) break;
     // Signal handlers only set a flag; this thread looks at it ten times a second.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   std::fprintf(stderr, "ringlink-echo: stopping\n");
+  handler.stopping();
   server.stop(std::chrono::seconds(5));
-  print_metrics(server, stderr);
+  print_metrics(server, handler, stderr);
   return 0;
 }
