@@ -49,8 +49,8 @@ class AutoBackend {
   }
   bool busy(std::uint32_t slot) const noexcept { return uring_on_ && uring_.busy(slot); }
   std::size_t lent_buffers() const noexcept { return uring_on_ ? uring_.lent_buffers() : 0; }
-  ssize_t send(std::uint64_t key, int fd, msghdr& msg) noexcept {
-    return uring_on_ ? uring_.send(key, fd, msg) : EpollBackend::send(key, fd, msg);
+  ssize_t send(std::uint64_t key, int fd, msghdr& msg, bool zero_copy = false) noexcept {
+    return uring_on_ ? uring_.send(key, fd, msg, zero_copy) : EpollBackend::send(key, fd, msg);
   }
   template <class Sink, class LinkT>
   bool read_pass(Sink& sink, LinkT& link, int fd, bool hangup) noexcept {

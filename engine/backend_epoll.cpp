@@ -50,7 +50,7 @@ int EpollBackend::add_link(int fd, std::uint64_t key) noexcept {
 
 void EpollBackend::remove_link(int fd, std::uint64_t) noexcept { ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
-ssize_t EpollBackend::send(std::uint64_t, int fd, msghdr& msg) noexcept {
+ssize_t EpollBackend::send(std::uint64_t, int fd, msghdr& msg, bool) noexcept {
   for (;;) {
     ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n >= 0) return n;

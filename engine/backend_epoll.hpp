@@ -55,7 +55,7 @@ class EpollBackend {
 
   // Gather write; returns bytes written or -errno (-EAGAIN: socket full, the
   // sink hears on_writable at the next edge).
-  static ssize_t send(std::uint64_t key, int fd, msghdr& msg) noexcept;
+  static ssize_t send(std::uint64_t key, int fd, msghdr& msg, bool zero_copy = false) noexcept;
 
   // Reads one link until EAGAIN, a short read, the budget, or the sink
   // stopping (empty read_target). Returns true when bytes may remain. With

@@ -85,6 +85,7 @@ int UringBackend::open(ChunkPool& pool, std::string* why) noexcept {
       return -ENOTSUP;
     }
   }
+  zc_supported_ = io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC);
   io_uring_free_probe(probe);
   // Multishot receive with provided buffer rings (the probe cannot see it).
   if (!kernel_at_least(6, 0)) {
@@ -279,10 +280,16 @@ void UringBackend::remove_link(int, std::uint64_t key) noexcept {
   st |= s_cancel;
 }
 
-ssize_t UringBackend::send(std::uint64_t key, int fd, msghdr& msg) noexcept {
+ssize_t UringBackend::send(std::uint64_t key, int fd, msghdr& msg, bool zero_copy) noexcept {
   io_uring_sqe* sqe = get_sqe();
   if (sqe == nullptr) return -EBUSY;
-  io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL);
+  if (zero_copy && zc_supported_) {
+    const std::uint32_t slot = slot_of(key);
+    if (slot >= zc_results_.size()) zc_results_.resize(std::max<std::size_t>(slot + 1, zc_results_.size() * 2), 0);
+    io_uring_prep_sendmsg_zc(sqe, fd, &msg, MSG_NOSIGNAL);
+  } else {
+    io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL);
+  }
   sqe->user_data = (op_send << op_shift) | (key & low_mask);
   slot_state(slot_of(key)) |= s_send;
   ++in_flight_;

@@ -65,7 +65,9 @@ class UringBackend {
 
   // Queues a sendmsg; `msg` and what it points to must stay put until the
   // sink's on_sent(). Returns -EINPROGRESS, or -errno when nothing was queued.
-  ssize_t send(std::uint64_t key, int fd, msghdr& msg) noexcept;
+  // `zero_copy` (large payloads, see the zc_threshold flag): SENDMSG_ZC, and
+  // on_sent() waits for the kernel's notification that it let go of the pages.
+  ssize_t send(std::uint64_t key, int fd, msghdr& msg, bool zero_copy = false) noexcept;
 
   // The reactor calls this when a link may read again (resumed): re-arms its
   // receive if it is not armed. Never reads inline; returns false.
@@ -113,6 +115,8 @@ class UringBackend {
   std::vector<std::byte*> buffers_;      // by buffer id; null: consumed, not refilled
   std::vector<std::uint16_t> free_ids_;  // ids to refill
   std::vector<std::uint8_t> slots_;      // per link slot: s_* bits
+  std::vector<std::int32_t> zc_results_; // per slot: a zero-copy send's result, until its notification
+  bool zc_supported_ = false;
   std::vector<std::uint64_t> starved_;   // links whose receive ended on -ENOBUFS
   std::array<int, max_listeners> listen_fds_{};
   std::array<bool, max_listeners> accept_armed_{};
@@ -219,7 +223,13 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
     }
     case op_send: {
       const std::uint64_t key = key_of(user_data);
-      slot_state(slot_of(key)) &= static_cast<std::uint8_t>(~s_send);
+      const std::uint32_t slot = slot_of(key);
+      if (!(flags & IORING_CQE_F_NOTIF) && more) {  // zero copy: the notification follows
+        zc_results_[slot] = res;
+        return;
+      }
+      if (flags & IORING_CQE_F_NOTIF) res = zc_results_[slot];
+      slot_state(slot) &= static_cast<std::uint8_t>(~s_send);
       --in_flight_;
       if (auto* link = sink.link_for(key)) sink.on_sent(*link, res);
       return;

@@ -1345,6 +1345,7 @@ void Reactor::flush(Link& l, bool now) noexcept {
     SendQueue& q = *l.sendq_;
     std::size_t cnt = 0;
     std::size_t want = 0;
+    bool large = false;
     const std::uint32_t frames = std::min<std::uint32_t>(q.count, config::send_batch);
     for (std::uint32_t i = 0; i < frames; ++i) {
       SendFrame& f = q.at(i);
@@ -1359,12 +1360,14 @@ void Reactor::flush(Link& l, bool now) noexcept {
       if (f.length > skip) {
         q.iov[cnt++] = {f.payload.data() + skip, f.length - skip};
         want += f.length - skip;
+        if (config::zc_threshold > 0 && f.length - skip >= config::zc_threshold) large = true;
       }
     }
     q.msg = msghdr{};
     q.msg.msg_iov = q.iov.data();
     q.msg.msg_iovlen = cnt;
-    const ssize_t r = now ? EpollBackend::send(l.id().raw(), l.fd_, q.msg) : backend_.send(l.id().raw(), l.fd_, q.msg);
+    const ssize_t r = now ? EpollBackend::send(l.id().raw(), l.fd_, q.msg)
+                          : backend_.send(l.id().raw(), l.fd_, q.msg, large);
     if (now && (r == -EAGAIN || (r >= 0 && static_cast<std::size_t>(r) < want))) {
       if (r > 0) after_sent(l, static_cast<std::size_t>(r));
       mark_dirty(l);  // the rest goes the backend's way at the turn's end
