@@ -60,6 +60,7 @@ bench: deps-bench
 	  ninja -C $$d -j$(JOBS) tools/ringlink-echo tools/ringlink-load || \
 	  echo "bench: configuration $$c did not build; the report skips it" >&2; \
 	done
+	-ninja -C $(BENCH_BUILD) -j$(JOBS) bench/peers/cpp/beast_echo   # absent without libboost
 	bash bench/scripts/build_peers.sh $(BENCH_BUILD)
 	/usr/bin/python3 bench/scripts/bench_report.py --build $(BENCH_BUILD) \
 	  $(foreach c,$(BENCH_CONFIGS),--config $(c)=build/$(c)-release) \
