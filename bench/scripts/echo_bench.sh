@@ -5,11 +5,12 @@
 # the measured run.
 #
 #   bench/scripts/echo_bench.sh BUILD_DIR [CONNS] [SIZE] [INFLIGHT] [DURATION] [RUNS]
-#   SERVER="cmd with {port}" overrides the server (default: ringlink-echo).
+#   SERVER="cmd with {port}" overrides the server (default: ringlink-echo);
+#   LOAD=path overrides the load tool (default: BUILD_DIR/tools/ringlink-load).
 set -euo pipefail
 build=${1:?usage: echo_bench.sh BUILD_DIR [CONNS] [SIZE] [INFLIGHT] [DURATION] [RUNS]}
 conns=${2:-100} size=${3:-64} inflight=${4:-1} duration=${5:-10} runs=${6:-3}
-load=$build/tools/ringlink-load
+load=${LOAD:-$build/tools/ringlink-load}   # LOAD=path: the same client for every server
 tck=$(getconf CLK_TCK)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
