@@ -45,7 +45,35 @@ DEB_PACKAGES += $(if $(shell command -v npm),,npm)
 
 all: build
 
-deps-# make bench [QUICK=1]: release builds of every configuration in
+deps-bench: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(SETUP_OPTS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) -j$(JOBS)
+
+test: build
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2 $(TEST_ARGS)
+
+# CONNS, SIZE, DURATION, INFLIGHT, MODE, REACTORS, LOAD_ARGS pass through.
+run: build
+	CONNS=$(CONNS) SIZE=$(SIZE) DURATION=$(DURATION) INFLIGHT=$(INFLIGHT) MODE=$(MODE) \
+	  REACTORS=$(REACTORS) LOAD_ARGS="$(LOAD_ARGS)" bash tools/run_demo.sh $(BUILD)
+
+# make bench [QUICK=1]: release builds of every configuration in
 # BENCH_CONFIGS (framing-backend-allocator), the reference servers, then
 # bench/scripts/bench_report.py -> bench/results/REPORT.md, results.json and
 # the plots (see bench/README.md). QUICK=1 is a short version (< 5 min).
