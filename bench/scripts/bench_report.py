@@ -128,6 +128,12 @@ def loadavg():
         return None
 
 
+def cell_text(text, limit=80):
+    """One line of `text` fit for a Markdown table cell: its last line, no pipes."""
+    lines = str(text).strip().splitlines()
+    return (lines[-1] if lines else "").replace("|", "/")[:limit]
+
+
 def peer_binary(peers_dir, name):
     """build_peers.sh writes BUILD/bench/peers/NAME; meson builds BUILD/bench/peers/{raw,cpp}/NAME."""
     for sub in ("", "raw", "cpp"):
@@ -535,7 +541,8 @@ class Harness:
         srv.stop()
         m = dict(re.findall(r"(\w+)=([0-9.]+)", out))
         if rc != 0 or "bytes_per_link" not in m:
-            return {"error": (err or out).strip()[-300:]}
+            lines = (err or out).strip().splitlines()
+            return {"error": lines[-1] if lines else f"exit {rc}"}
         r = {"links": links, "rss_before_kib": int(m["rss_before_kib"]), "rss_after_kib": int(m["rss_after_kib"]),
              "bytes_per_link": float(m["bytes_per_link"]), "idle_cpu_ticks_s": float(m["idle_cpu_s"])}
         r.update(seen)
@@ -1124,7 +1131,7 @@ class Report:
         for n, sizes in self.r["idle"].items():
             for k, r in sorted(sizes.items(), key=lambda kv: int(kv[0])):
                 if "error" in r:
-                    rows.append([self.label(n), k, "-", "-", "-", "-", "-", r["error"][:80]])
+                    rows.append([self.label(n), k, "-", "-", "-", "-", "-", cell_text(r["error"])])
                     continue
                 rows.append([self.label(n), k, f"{r['rss_before_kib'] / 1024:.1f} MiB",
                              f"{r['rss_after_kib'] / 1024:.1f} MiB", f"{r['bytes_per_link']:.0f}",
@@ -1154,7 +1161,7 @@ class Report:
         for n, r in self.r["slow"].items():
             base = n.split(" ")[0]
             if "error" in r:
-                rows.append([self.label(base) + n[len(base):], "-", "-", "-", "-", "-", "-", "-", "-", r["error"][:80]])
+                rows.append([self.label(base) + n[len(base):], "-", "-", "-", "-", "-", "-", "-", "-", cell_text(r["error"])])
                 continue
             rows.append([self.label(base) + n[len(base):], f"{r['business_delay_us']} µs", str(r["sent"]),
                          str(r["echoed"]), str(r["lost"]), "-" if r.get("server_dropped") is None else
