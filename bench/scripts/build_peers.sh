@@ -32,8 +32,14 @@ fi
 [ -f "$gopath/src/golang.org/x/time/rate/rate.go" ] ||
   die "golang.org/x/time/rate missing from $gopath: install the Debian package golang-golang-x-time-dev"
 
+# The peers' shared package (bench/peers/go_peer) is "ringlink/peer" on a
+# GOPATH entry of our own, ahead of Debian's.
+own="$out/gopath"
+mkdir -p "$own/src/ringlink"
+ln -sfn "$repo/bench/peers/go_peer" "$own/src/ringlink/peer"
+
 # Nothing from the user's Go environment, and never the network.
-export GOENV=off GOFLAGS='' GO111MODULE=off GOPATH="$gopath" GOPROXY=off GOCACHE="$out/go-cache"
+export GOENV=off GOFLAGS='' GO111MODULE=off GOPATH="$own:$gopath" GOPROXY=off GOCACHE="$out/go-cache"
 
 for design in dual v2 v3 v5; do
   src="$repo/bench/peers/go_$design"

@@ -14,59 +14,16 @@
 package main
 
 import (
-	"flag"
-	"fmt"
-	"log"
-	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"runtime"
-	"strconv"
-	"sync/atomic"
-	"syscall"
-	"time"
 
 	"github.com/gorilla/websocket"
+	"ringlink/peer"
 )
 
 const (
 	queueSize = 256
 	readLimit = 64 << 20
 )
-
-var (
-	port    = flag.Int("port", 9002, "port on 127.0.0.1")
-	slowUS  = flag.Int("slow-us", 0, "business delay per message, microseconds")
-	slowFor = flag.Float64("slow-for", 0, "seconds after the first message during which the delay applies")
-
-	firstMessageNS atomic.Int64 // wall clock of the first message received, 0 before it
-	dropped        atomic.Uint64
-)
-
-func markFirstMessage() {
-	if firstMessageNS.Load() == 0 {
-		firstMessageNS.CompareAndSwap(0, time.Now().UnixNano())
-	}
-}
-
-// businessDelay is the slow consumer of the benchmarks: it only sleeps during
-// the first -slow-for seconds so a run shows both the backlog and the recovery.
-func businessDelay() {
-	if *slowUS <= 0 {
-		return
-	}
-	first := firstMessageNS.Load()
-	if first == 0 || time.Now().UnixNano()-first >= int64(*slowFor*1e9) {
-		return
-	}
-	time.Sleep(time.Duration(*slowUS) * time.Microsecond)
-}
-
-func stats(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, "{\"goroutines\": %d, \"dropped\": %d}\n", runtime.NumGoroutine(), dropped.Load())
-}
 
 type message struct {
 	kind int
@@ -94,7 +51,7 @@ func (l *link) receiveLoop() {
 		if err != nil {
 			return
 		}
-		markFirstMessage()
+		peer.MarkFirstMessage()
 		l.receiveCh <- message{kind, data}
 	}
 }
@@ -119,7 +76,7 @@ func (l *link) sendLoop() {
 // error, or it would keep receiveLoop (and itself) alive forever.
 func (l *link) business() {
 	for m := range l.receiveCh {
-		businessDelay()
+		peer.BusinessDelay()
 		select {
 		case l.sendCh <- m:
 		case <-l.sendDone:
@@ -147,17 +104,4 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	go l.receiveLoop()
 }
 
-func main() {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	flag.Parse()
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(*port))
-	if err != nil {
-		log.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/stats", stats)
-	mux.HandleFunc("/", serve)
-	go func() { log.Fatal(http.Serve(ln, mux)) }()
-	<-sig
-}
+func main() { peer.ServeHTTP(serve) }
