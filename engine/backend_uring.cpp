@@ -124,6 +124,7 @@ int UringBackend::open(ChunkPool& pool, std::string* why) noexcept {
   buffers_.assign(entries, nullptr);
   free_ids_.clear();
   for (unsigned i = entries; i > 0; --i) free_ids_.push_back(static_cast<std::uint16_t>(i - 1));
+  fill_target_ = std::min<std::size_t>(entries, 64);
   refill();
 
   wakefd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -198,10 +199,14 @@ std::uint8_t& UringBackend::slot_state(std::uint32_t slot) noexcept {
 }
 
 void UringBackend::refill() noexcept {
+  // The kernel walks the ring in order, so every chunk in it gets touched:
+  // keep only as many as the load uses.
+  if (taken_this_turn_ * 2 >= fill_target_) fill_target_ = std::min(buffers_.size(), fill_target_ * 2);
+  taken_this_turn_ = 0;
   if (free_ids_.empty() || buf_ring_ == nullptr) return;
   const int mask = io_uring_buf_ring_mask(static_cast<std::uint32_t>(buffers_.size()));
   int added = 0;
-  while (!free_ids_.empty()) {
+  while (!free_ids_.empty() && lent_buffers() < fill_target_) {
     std::byte* chunk = pool_->acquire();
     if (chunk == nullptr) break;  // pool at its cap: links hold the rest
     const std::uint16_t id = free_ids_.back();

@@ -7,7 +7,10 @@
 //   the chunk the kernel filled is handed to the reactor as is
 //   (on_received_buffer): a message inside it reaches the handler without a
 //   copy. Chunks go back to the pool when the link is done with them, and the
-//   ring is refilled from the pool before every submission. When the ring ran
+//   ring is refilled from the pool before every submission, up to a fill that
+//   starts at 64 chunks and doubles (to uring_buffers) whenever a turn used
+//   half of it or the ring ran dry: an idle server touches 1 MiB of buffers,
+//   not uring_buffers x chunk_size. When the ring ran
 //   dry (-ENOBUFS ends the multishot) the link waits on a list and is re-armed
 //   once buffers are back: nothing is lost (the bytes stay in the socket) and
 //   nothing spins.
@@ -23,6 +26,7 @@
 #include <liburing.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -123,6 +127,8 @@ class UringBackend {
   std::array<bool, max_listeners> accept_wanted_{};
   std::uint64_t reactor_bits_ = 0;
   std::uint64_t ring_empty_ = 0;
+  std::size_t fill_target_ = 0;          // chunks to keep in the ring (grows with load)
+  std::size_t taken_this_turn_ = 0;      // buffers completions took since the last refill
   std::uint32_t in_flight_ = 0;          // requests the kernel holds (for close())
   Fd wakefd_;
   std::uint64_t wake_value_ = 0;          // the ring reads the eventfd into this
@@ -182,6 +188,7 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
         chunk = buffers_[id];
         buffers_[id] = nullptr;
         free_ids_.push_back(id);
+        ++taken_this_turn_;
       }
       auto* link = sink.link_for(key);
       if (link == nullptr) {  // closed: its bytes are of no use
@@ -209,6 +216,7 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
       }
       if (res == -ENOBUFS) {
         ++ring_empty_;
+        fill_target_ = std::min(buffers_.size(), fill_target_ * 2);
         if (!more) starved_.push_back(key);
         return;
       }
