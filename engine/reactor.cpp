@@ -373,6 +373,10 @@ Link* Reactor::allocate_link(int fd, bool client) noexcept {
   l->close_code_ = close_code::abnormal;
   l->close_reason_ = static_cast<std::uint8_t>(CloseReason::peer_eof);
   l->rstart_ = l->rlen_ = 0;
+  if (l->slot_ < handoff_run_.size()) {  // nothing of this link is in a hand-off ring yet
+    handoff_run_[l->slot_] = 0;
+    handoff_last_[l->slot_] = 0;
+  }
   l->last_rx_ms_ = ms32();
   l->mark_ms_ = ms32();
   ++live_links_;
@@ -969,7 +973,12 @@ bool Reactor::process_frames(Link& l) noexcept {
       // Lossless hand-off: stop before decoding a message that has nowhere to go.
       auto& ring = *handoff_[l.slot_ % handoff_.size()];
       const std::uint64_t pops_seen = handoff_pops_.load();
-      if (ring.size_approx() >= ring.capacity() && cfg_.inbound_policy == InboundPolicy::pause) {
+      bool over_quota = false;
+      if (cfg_.handoff_quota > 0 && l.slot_ < handoff_run_.size()) {
+        if (handoff_last_[l.slot_] <= ring.popped()) handoff_run_[l.slot_] = 0;  // none of its left
+        over_quota = handoff_run_[l.slot_] >= cfg_.handoff_quota;
+      }
+      if ((over_quota || ring.size_approx() >= ring.capacity()) && cfg_.inbound_policy == InboundPolicy::pause) {
         pause(l, Link::p_handoff);
         handoff_waiting_.push_back(l.id());
         if (server_ != nullptr) server_->request_handoff_space(index_);
@@ -1071,6 +1080,14 @@ void Reactor::handoff(Link& l, std::span<std::byte> payload, Opcode op) noexcept
   }
   if (!payload.empty()) std::memcpy(msg.payload.data(), payload.data(), payload.size());
   if (handoff_[w]->try_push(std::move(msg))) {
+    if (cfg_.handoff_quota > 0) {
+      if (l.slot_ >= handoff_run_.size()) {
+        handoff_run_.resize(l.slot_ + 1024, 0);
+        handoff_last_.resize(l.slot_ + 1024, 0);
+      }
+      handoff_last_[l.slot_] = handoff_[w]->pushed();
+      ++handoff_run_[l.slot_];
+    }
     if (server_ != nullptr) server_->notify_worker(w);
     return;
   }

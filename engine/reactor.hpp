@@ -217,7 +217,11 @@ class Reactor {
   std::vector<std::unique_ptr<SpscRing<InboundMessage>>> handoff_;  // one per worker
   std::atomic<bool> handoff_space_{false};
   std::atomic<std::uint64_t> handoff_pops_{0};  // seq_cst: pairs with the space request
-  std::vector<LinkId> handoff_waiting_;   // links paused by a full hand-off ring
+  std::vector<LinkId> handoff_waiting_;   // links paused by a full hand-off ring or their quota
+  // Per link slot (workers mode): the ring's push count after the link's
+  // last message, and how many it pushed since it last had none waiting.
+  std::vector<std::uint64_t> handoff_last_;
+  std::vector<std::uint32_t> handoff_run_;
   std::vector<LinkId> ready_;             // links with more to read
   std::vector<LinkId> dirty_;             // links with output to flush
   std::vector<LinkId> pool_waiting_;      // links waiting for a receive chunk

@@ -115,6 +115,10 @@ class alignas(64) SpscRing {
     return std::min(w - r, capacity_);
   }
   bool empty_approx() const noexcept { return size_approx() == 0; }
+  // Producer side: elements pushed so far. Any thread: elements popped so far
+  // (a lower bound by the time it is used). Both only grow.
+  size_t pushed() const noexcept { return write_idx_.load(std::memory_order_relaxed); }
+  size_t popped() const noexcept { return read_idx_.load(std::memory_order_acquire); }
 
  private:
   struct Slot {

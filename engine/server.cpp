@@ -226,6 +226,11 @@ void Server::worker_main(unsigned index) {
       bool popped = false;
       while (r->pop_inbound(index, msg)) {
         popped = true;
+        // A link paused for its quota may go on once any of its messages is
+        // taken: tell the reactor now, not only when the ring is empty (a
+        // slow business side may never empty it while others keep sending).
+        if (wants_space_[r->index()].load(std::memory_order_relaxed) && wants_space_[r->index()].exchange(false))
+          r->notify_inbound_space();
         try {
           handler_.on_worker_message(msg.id, msg.payload.bytes(), msg.op, index);
         } catch (...) {

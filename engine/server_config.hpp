@@ -44,6 +44,10 @@ struct ServerConfig {
   InboundMode inbound_mode = InboundMode::inline_handler;
   InboundPolicy inbound_policy = InboundPolicy::pause;
   unsigned workers = 0;               // worker threads for InboundMode::workers (0: 1)
+  // Policy pause: most messages one link may have waiting in its worker's
+  // ring; past it that link alone pauses, so a flooding link cannot queue
+  // the other links' messages behind thousands of its own. 0: no quota.
+  std::uint32_t handoff_quota = 8;
   // Per-link inbound rate limit (token buckets); 0 disables. Enforced by
   // pausing reads until tokens return, never by dropping.
   double rate_messages_per_s = 0, rate_burst_messages = 0;

@@ -387,6 +387,43 @@ TEST(Server, BackpressureCloseSlowConsumer) {
   s.stop(500ms);
 }
 
+// Inbound, lossless and fair: with a slow business side, a link that floods
+// may have only handoff_quota messages waiting for the worker; a quiet link's
+// message is handled after at most about that many of the flood's, not behind
+// all of them.
+TEST(Server, HandoffQuotaKeepsAFloodFromQueueingOthersBehindIt) {
+  struct Business : Handler {
+    std::atomic<int> flood_seen{0}, flood_seen_before_quiet{-1};
+    void on_worker_message(LinkId, std::span<std::byte> p, Opcode, unsigned) override {
+      if (p.size() == 5) {  // "quiet"
+        flood_seen_before_quiet = flood_seen.load();
+        return;
+      }
+      flood_seen++;
+      std::this_thread::sleep_for(2ms);
+    }
+  } h;
+  ServerConfig cfg = test_config(1);
+  cfg.inbound_mode = InboundMode::workers;
+  cfg.workers = 1;
+  cfg.handoff_quota = 8;
+  Server s(cfg, h);
+  ASSERT_EQ(s.start(), 0);
+  RawClient flood, quiet;
+  ASSERT_EQ(flood.open(s.port()), 101);
+  ASSERT_EQ(quiet.open(s.port()), 101);
+  constexpr int n = 300;
+  for (int i = 0; i < n; ++i) ASSERT_TRUE(flood.send_binary(seq_payload(static_cast<std::uint32_t>(i), 64)));
+  ASSERT_TRUE(eventually([&] { return h.flood_seen.load() >= 1; }));
+  ASSERT_TRUE(quiet.send_text("quiet"));
+  ASSERT_TRUE(eventually([&] { return h.flood_seen_before_quiet.load() >= 0; }, 30s));
+  // Without the quota all 300 would be in the ring ahead of it (capacity 1024).
+  EXPECT_LE(h.flood_seen_before_quiet.load(), 2 * 8 + 1);
+  ASSERT_TRUE(eventually([&] { return h.flood_seen.load() == n; }, 30s)) << "lossless: " << h.flood_seen.load();
+  EXPECT_EQ(s.snapshot().inbound_dropped, 0u);
+  s.stop(500ms);
+}
+
 // Inbound, lossless: a slow worker and a fast sender. Every message arrives
 // in order, reading pauses, and the server's receive buffers stay bounded.
 TEST(Server, LosslessInboundHandoffPausesReading) {
