@@ -57,6 +57,10 @@ int Server::start() {
   wants_space_.reset(new std::atomic<bool>[n]);
   for (unsigned i = 0; i < n; ++i) wants_space_[i].store(false);
   for (unsigned i = 0; i < n; ++i) reactors_.push_back(std::make_unique<Reactor>(i, cfg_, handler_, this));
+  // Workers' wake-up state exists before any reactor runs: a reactor hands
+  // off (and notifies a worker) as soon as its first message arrives.
+  const unsigned worker_count = cfg_.inbound_mode == InboundMode::workers ? (cfg_.workers == 0 ? 1 : cfg_.workers) : 0;
+  for (unsigned i = 0; i < worker_count; ++i) workers_.push_back(std::make_unique<Worker>());
 
   // Each reactor opens its backend and pools on its own thread (mimalloc
   // heaps belong to the thread that made them).
@@ -75,11 +79,7 @@ int Server::start() {
     const int err = ready[i].get_future().get();
     if (err < 0 && first_error == 0) first_error = err;
   }
-  if (cfg_.inbound_mode == InboundMode::workers) {
-    const unsigned w = cfg_.workers == 0 ? 1 : cfg_.workers;
-    for (unsigned i = 0; i < w; ++i) workers_.push_back(std::make_unique<Worker>());
-    for (unsigned i = 0; i < w; ++i) worker_threads_.emplace_back([this, i] { worker_main(i); });
-  }
+  for (unsigned i = 0; i < worker_count; ++i) worker_threads_.emplace_back([this, i] { worker_main(i); });
   running_ = true;
   if (first_error < 0) {
     stop(std::chrono::milliseconds(0));
