@@ -3,6 +3,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "engine/socket.hpp"
+
 namespace ringlink {
 
 int EpollBackend::open(ChunkPool&, std::string*) noexcept {
@@ -50,12 +52,6 @@ int EpollBackend::add_link(int fd, std::uint64_t key) noexcept {
 
 void EpollBackend::remove_link(int fd, std::uint64_t) noexcept { ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
-ssize_t EpollBackend::send(std::uint64_t, int fd, msghdr& msg, bool) noexcept {
-  for (;;) {
-    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n >= 0) return n;
-    if (errno != EINTR) return -errno;
-  }
-}
+ssize_t EpollBackend::send(std::uint64_t, int fd, msghdr& msg, bool) noexcept { return send_msg(fd, msg); }
 
 }  // namespace ringlink

@@ -77,4 +77,14 @@ int set_nodelay(int fd, bool on) noexcept {
   return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) == 0 ? 0 : -errno;
 }
 
+ssize_t send_msg(int fd, const msghdr& msg) noexcept {
+  for (;;) {
+    // MSG_DONTWAIT: the reactor's thread must not sleep in a write even if
+    // a socket somehow lost O_NONBLOCK.
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
 }  // namespace ringlink

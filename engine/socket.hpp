@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <string_view>
@@ -35,5 +36,10 @@ std::uint16_t local_port(int fd) noexcept;
 int start_connect(const SocketAddress& addr, const SocketAddress* source) noexcept;
 
 int set_nodelay(int fd, bool on) noexcept;
+
+// One gather write that never blocks and never raises SIGPIPE (a peer that
+// went away is -EPIPE, not a dead process). Returns the bytes the kernel took
+// or -errno (-EAGAIN: the socket buffer is full).
+ssize_t send_msg(int fd, const msghdr& msg) noexcept;
 
 }  // namespace ringlink
