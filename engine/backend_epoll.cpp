@@ -1,6 +1,5 @@
 #include "engine/backend_epoll.hpp"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "engine/socket.hpp"
@@ -10,21 +9,12 @@ namespace ringlink {
 int EpollBackend::open(ChunkPool&, std::string*) noexcept {
   epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!epfd_) return -errno;
-  wakefd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wakefd_) return -errno;
+  if (int r = wakeup_.open(); r < 0) return r;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = wake_key;
-  if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, wakefd_.get(), &ev) != 0) return -errno;
+  if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, wakeup_.fd(), &ev) != 0) return -errno;
   return 0;
-}
-
-void EpollBackend::wake() noexcept {
-  // One write per burst of commands: the flag is cleared by the reactor
-  // before it drains, so a command pushed after the drain wakes it again.
-  if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
-  std::uint64_t one = 1;
-  [[maybe_unused]] ssize_t r = ::write(wakefd_.get(), &one, sizeof one);
 }
 
 int EpollBackend::add_listener(int fd, std::uint32_t index) noexcept {

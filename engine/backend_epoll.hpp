@@ -14,7 +14,6 @@
 #include <sys/uio.h>
 
 #include <array>
-#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +22,7 @@
 
 #include "engine/buffer_pool.hpp"
 #include "engine/fd.hpp"
+#include "engine/wakeup.hpp"
 #include "ringlink_config.hpp"
 
 namespace ringlink {
@@ -40,7 +40,7 @@ class EpollBackend {
 
   int open(ChunkPool& pool, std::string* why = nullptr) noexcept;
   void close() noexcept {}
-  void wake() noexcept;
+  void wake() noexcept { wakeup_.wake(); }
 
   int add_listener(int fd, std::uint32_t index) noexcept;
   int set_accepting(int fd, std::uint32_t index, bool on) noexcept;
@@ -70,8 +70,7 @@ class EpollBackend {
 
  private:
   Fd epfd_;
-  Fd wakefd_;
-  std::atomic<bool> wake_pending_{false};
+  Wakeup wakeup_;
   std::array<epoll_event, 256> events_{};
 };
 
@@ -114,8 +113,8 @@ int EpollBackend::wait(int timeout_ms, Sink& sink) noexcept {
     if (static_cast<std::uint32_t>(key) == 0) {  // not a link
       if (key == wake_key) {
         std::uint64_t v;
-        [[maybe_unused]] ssize_t r = ::read(wakefd_.get(), &v, sizeof v);
-        wake_pending_.store(false, std::memory_order_release);
+        [[maybe_unused]] ssize_t r = ::read(wakeup_.fd(), &v, sizeof v);
+        wakeup_.consumed();
         sink.on_wake();
       } else {
         sink.on_acceptable(static_cast<std::uint32_t>(key >> 32));

@@ -3,7 +3,6 @@
 #include "engine/backend.hpp"
 #include "engine/log.hpp"
 
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -127,12 +126,11 @@ int UringBackend::open(ChunkPool& pool, std::string* why) noexcept {
   fill_target_ = std::min<std::size_t>(entries, 64);
   refill();
 
-  wakefd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wakefd_) {
-    const int e = errno;
-    set_reason(why, "eventfd", e);
+  r = wakeup_.open();
+  if (r < 0) {
+    set_reason(why, "eventfd", -r);
     close();
-    return -e;
+    return r;
   }
   arm_wake();
   return 0;
@@ -175,13 +173,7 @@ void UringBackend::close() noexcept {
   }
   if (buf_ring_ != nullptr) ::munmap(buf_ring_, buf_ring_bytes_);
   buf_ring_ = nullptr;
-  wakefd_.reset();
-}
-
-void UringBackend::wake() noexcept {
-  if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
-  std::uint64_t one = 1;
-  [[maybe_unused]] ssize_t r = ::write(wakefd_.get(), &one, sizeof one);
+  wakeup_.close();
 }
 
 io_uring_sqe* UringBackend::get_sqe() noexcept {
@@ -242,7 +234,7 @@ void UringBackend::arm_accept(std::uint32_t index) noexcept {
 void UringBackend::arm_wake() noexcept {
   io_uring_sqe* sqe = get_sqe();
   if (sqe == nullptr) return;
-  io_uring_prep_read(sqe, wakefd_.get(), &wake_value_, sizeof wake_value_, 0);
+  io_uring_prep_read(sqe, wakeup_.fd(), &wake_value_, sizeof wake_value_, 0);
   sqe->user_data = op_wake << op_shift;
   ++in_flight_;
 }

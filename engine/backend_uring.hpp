@@ -28,7 +28,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +36,7 @@
 
 #include "engine/buffer_pool.hpp"
 #include "engine/fd.hpp"
+#include "engine/wakeup.hpp"
 #include "ringlink_config.hpp"
 
 namespace ringlink {
@@ -58,7 +58,7 @@ class UringBackend {
   // Cancels everything, waits (bounded) for the kernel to let go and tears
   // the ring down; chunks still in the buffer ring go back to the pool.
   void close() noexcept;
-  void wake() noexcept;
+  void wake() noexcept { wakeup_.wake(); }
 
   int add_listener(int fd, std::uint32_t index) noexcept;
   int set_accepting(int fd, std::uint32_t index, bool on) noexcept;
@@ -130,9 +130,8 @@ class UringBackend {
   std::size_t fill_target_ = 0;          // chunks to keep in the ring (grows with load)
   std::size_t taken_this_turn_ = 0;      // buffers completions took since the last refill
   std::uint32_t in_flight_ = 0;          // requests the kernel holds (for close())
-  Fd wakefd_;
+  Wakeup wakeup_;
   std::uint64_t wake_value_ = 0;          // the ring reads the eventfd into this
-  std::atomic<bool> wake_pending_{false};
 };
 
 template <class Sink, class LinkT>
@@ -255,7 +254,7 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
     }
     case op_wake:
       --in_flight_;
-      wake_pending_.store(false, std::memory_order_release);
+      wakeup_.consumed();
       sink.on_wake();
       if (ring_open_) arm_wake();
       return;
