@@ -1,8 +1,5 @@
 #include "engine/backend_uring.hpp"
 
-#include "engine/backend.hpp"
-#include "engine/log.hpp"
-
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -291,19 +288,6 @@ ssize_t UringBackend::send(std::uint64_t key, int fd, msghdr& msg, bool zero_cop
   slot_state(slot_of(key)) |= s_send;
   ++in_flight_;
   return -EINPROGRESS;
-}
-
-int AutoBackend::open(ChunkPool& pool, std::string* why) noexcept {
-  std::string reason;
-  if (uring_.open(pool, &reason) == 0) {
-    uring_on_ = true;
-    return 0;
-  }
-  // Once per process, not once per reactor.
-  static std::atomic<bool> logged{false};
-  if (!logged.exchange(true)) RINGLINK_LOG(LogLevel::warn, "io_uring unavailable (%s); using epoll", reason.c_str());
-  if (why != nullptr) *why = reason;
-  return epoll_.open(pool);
 }
 
 }  // namespace ringlink
