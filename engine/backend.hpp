@@ -9,6 +9,13 @@
 //          ring (on_received_buffer) and reports sends (on_sent).
 //   auto   AutoBackend: io_uring when setup and the probe succeed, else epoll
 //          with one log line naming the reason.
+//
+// Every backend also has
+//   ssize_t send_now(std::uint64_t key, int fd, msghdr& msg) noexcept;
+// a write done before it returns, even on a completion backend: bytes taken
+// or -errno (-EAGAIN when the socket is full). The reactor uses it when it
+// must write within the turn (a burst that fills the send queue, replies
+// queued before a FIN), and only while no send of that link is in flight.
 #pragma once
 
 #include <string>
@@ -51,6 +58,9 @@ class AutoBackend {
   std::size_t lent_buffers() const noexcept { return uring_on_ ? uring_.lent_buffers() : 0; }
   ssize_t send(std::uint64_t key, int fd, msghdr& msg, bool zero_copy = false) noexcept {
     return uring_on_ ? uring_.send(key, fd, msg, zero_copy) : EpollBackend::send(key, fd, msg);
+  }
+  ssize_t send_now(std::uint64_t key, int fd, msghdr& msg) noexcept {
+    return uring_on_ ? UringBackend::send_now(key, fd, msg) : EpollBackend::send_now(key, fd, msg);
   }
   template <class Sink, class LinkT>
   bool read_pass(Sink& sink, LinkT& link, int fd, bool hangup) noexcept {

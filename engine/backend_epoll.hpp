@@ -56,6 +56,8 @@ class EpollBackend {
   // Gather write; returns bytes written or -errno (-EAGAIN: socket full, the
   // sink hears on_writable at the next edge).
   static ssize_t send(std::uint64_t key, int fd, msghdr& msg, bool zero_copy = false) noexcept;
+  // The seam's synchronous write (see backend.hpp); here every send is one.
+  static ssize_t send_now(std::uint64_t key, int fd, msghdr& msg) noexcept { return send(key, fd, msg); }
 
   // Reads one link until EAGAIN, a short read, the budget, or the sink
   // stopping (empty read_target). Returns true when bytes may remain. With

@@ -36,6 +36,7 @@
 
 #include "engine/buffer_pool.hpp"
 #include "engine/fd.hpp"
+#include "engine/socket.hpp"
 #include "engine/wakeup.hpp"
 #include "ringlink_config.hpp"
 
@@ -72,6 +73,15 @@ class UringBackend {
   // `zero_copy` (large payloads, see the zc_threshold flag): SENDMSG_ZC, and
   // on_sent() waits for the kernel's notification that it let go of the pages.
   ssize_t send(std::uint64_t key, int fd, msghdr& msg, bool zero_copy = false) noexcept;
+  // The seam's synchronous write: a sendmsg from this thread, past the ring.
+  // Safe only while no send of this link is in flight, which the caller
+  // guarantees: a queued sendmsg may not have run yet (it is submitted with
+  // the next wait, or parked in the kernel until the socket has room), and
+  // nothing would order it against this one, so the peer could get the bytes
+  // out of order. With none in flight the ring holds nothing of this link's
+  // stream and these are simply its next bytes. The link's receive is
+  // untouched: reading and writing a socket are independent.
+  static ssize_t send_now(std::uint64_t, int fd, msghdr& msg) noexcept { return send_msg(fd, msg); }
 
   // The reactor calls this when a link may read again (resumed): re-arms its
   // receive if it is not armed. Never reads inline; returns false.
