@@ -42,31 +42,18 @@ void UpgradeRequestParser::rebase_views(const char* new_base) noexcept {
 }
 
 ParseStatus UpgradeRequestParser::parse(std::string_view data) noexcept {
-  if (phase_ == Phase::error) return ParseStatus::error;
-  if (data.size() < scanned_) return fail(500, refusal_reason::buffer_shrank);
-  if (reinterpret_cast<std::uintptr_t>(data.data()) != base_) rebase_views(data.data());
-  if (phase_ == Phase::complete) return ParseStatus::complete;
-
-  // Only the first max_header_bytes_ bytes may hold the head; a terminator
-  // past them is as much a 431 as no terminator at all.
-  const std::size_t limit = std::min(data.size(), max_header_bytes_);
-  while (auto line = http::next_line(data, limit, line_start_, scanned_)) {
-    ParseStatus s = ParseStatus::incomplete;
-    if (phase_ == Phase::request_line) {
-      s = on_request_line(*line);
-    } else if (line->empty()) {
-      head_length_ = scanned_;
-      s = on_head_end();
-    } else {
-      s = on_field_line(*line);
-    }
-    if (s != ParseStatus::incomplete) return s;
-  }
-  if (data.size() > max_header_bytes_) return fail(431, refusal_reason::head_too_large);
-  return ParseStatus::incomplete;
+  return http::read_head(*this, data);
 }
 
-ParseStatus UpgradeRequestParser::on_request_line(std::string_view line) noexcept {
+ParseStatus UpgradeRequestParser::buffer_shrank() noexcept {
+  return fail(500, refusal_reason::buffer_shrank);
+}
+
+ParseStatus UpgradeRequestParser::head_too_large() noexcept {
+  return fail(431, refusal_reason::head_too_large);
+}
+
+ParseStatus UpgradeRequestParser::on_first_line(std::string_view line) noexcept {
   const std::size_t sp1 = line.find(' ');
   if (sp1 == std::string_view::npos) return fail(400, refusal_reason::malformed_request_line);
   const std::size_t sp2 = line.find(' ', sp1 + 1);

@@ -55,6 +55,12 @@ namespace ringlink {
 
 enum class ParseStatus : std::uint8_t { incomplete, complete, error };
 
+namespace http {
+// The head-reading loop both parsers share (defined in http_parse.hpp).
+template <class Parser>
+ParseStatus read_head(Parser& p, std::string_view data) noexcept;
+}  // namespace http
+
 struct HeaderField {
   std::string_view name;
   std::string_view value;  // surrounding whitespace trimmed
@@ -96,14 +102,18 @@ class UpgradeRequestParser {
 
  private:
   // The implementation may add members here.
-  enum class Phase : std::uint8_t { request_line, fields, complete, error };
+  template <class Parser>
+  friend ParseStatus http::read_head(Parser& p, std::string_view data) noexcept;
+  enum class Phase : std::uint8_t { first_line, fields, complete, error };
   ParseStatus fail(std::uint16_t status, const char* reason) noexcept;
-  ParseStatus on_request_line(std::string_view line) noexcept;
+  ParseStatus buffer_shrank() noexcept;
+  ParseStatus head_too_large() noexcept;
+  ParseStatus on_first_line(std::string_view line) noexcept;
   ParseStatus on_field_line(std::string_view line) noexcept;
   ParseStatus on_head_end() noexcept;
   void rebase_views(const char* new_base) noexcept;
 
-  Phase phase_ = Phase::request_line;
+  Phase phase_ = Phase::first_line;
   std::size_t line_start_ = 0;
   std::uintptr_t base_ = 0;  // address of the bytes the views point into
   std::array<HeaderField, config::max_headers> fields_{};  // max_headers is clamped to this
