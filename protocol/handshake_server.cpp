@@ -5,6 +5,7 @@
 #include "protocol/handshake_server.hpp"
 
 #include <algorithm>
+#include <string>
 
 #include "protocol/http_parse.hpp"
 #include "protocol/sha1_base64.hpp"
@@ -194,24 +195,62 @@ std::size_t write_accept_response(std::span<char> out, std::string_view key,
   return w.finish();
 }
 
-std::size_t write_refusal(std::span<char> out, std::uint16_t status,
-                          std::string_view body) noexcept {
-  if (status < 300 || status > 599) return 0;
-  http::SpanWriter w{out};
+namespace {
+
+// Takes the same calls as http::SpanWriter, so that one template formats a
+// response into either.
+class StringWriter {
+ public:
+  explicit StringWriter(std::string& out) noexcept : out_(out) {}
+  void put(std::string_view s) { out_ += s; }
+  void put_uint(std::size_t n) { out_ += std::to_string(n); }
+
+ private:
+  std::string& out_;
+};
+
+// The one layout of every non-101 response: the connection always closes
+// after it, so the body is delimited by Content-Length alone.
+template <class Writer>
+void write_response(Writer& w, std::uint16_t status, std::string_view content_type,
+                    std::string_view body) {
   w.put("HTTP/1.1 ");
   w.put_uint(status);
   w.put(" ");
   w.put(status_text(status));
   w.put("\r\n");
-  if (status == 426) w.put("Sec-WebSocket-Version: 13\r\n");
-  if (status == 405) w.put("Allow: GET\r\n");
-  w.put("Connection: close\r\n");
-  if (!body.empty()) w.put("Content-Type: text/plain; charset=utf-8\r\n");
+  if (!content_type.empty()) {
+    w.put("Content-Type: ");
+    w.put(content_type);
+    w.put("\r\n");
+  }
   w.put("Content-Length: ");
   w.put_uint(body.size());
-  w.put("\r\n\r\n");
+  w.put("\r\n");
+  if (status == 426) w.put("Sec-WebSocket-Version: 13\r\n");
+  w.put("Connection: close\r\n");
+  // RFC 9110 section 15.5.6: a 405 lists the methods that are allowed.
+  if (status == 405) w.put("Allow: GET\r\n");
+  w.put("\r\n");
   w.put(body);
+}
+
+}  // namespace
+
+std::size_t write_refusal(std::span<char> out, std::uint16_t status,
+                          std::string_view body) noexcept {
+  if (status < 300 || status > 599) return 0;
+  http::SpanWriter w{out};
+  write_response(w, status, body.empty() ? std::string_view{} : "text/plain; charset=utf-8", body);
   return w.finish();
+}
+
+void append_http_response(std::string& out, std::uint16_t status, std::string_view content_type,
+                          std::string_view body) {
+  // Room for the status line and fixed fields, so that this grows `out` once.
+  out.reserve(out.size() + 192 + content_type.size() + body.size());
+  StringWriter w{out};
+  write_response(w, status, content_type, body);
 }
 
 const char* status_text(std::uint16_t status) noexcept {

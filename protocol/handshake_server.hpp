@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "ringlink_config.hpp"
@@ -137,13 +138,16 @@ std::array<char, 28> compute_accept_key(std::string_view key) noexcept;
 std::size_t write_accept_response(std::span<char> out, std::string_view key,
                                   std::string_view subprotocol = {}) noexcept;
 
-// Writes a complete refusal response for `status` (400, 401, 403, 404, 405,
-// 408, 426, 431, 500, 503...) with Content-Length, Connection: close, and for
-// 426 `Sec-WebSocket-Version: 13`. `body` is sent as text/plain. Returns the
-// length, or 0 when `out` is too small or status is outside 300..599. 405
-// also carries `Allow: GET`.
+// append_http_response's bytes, `body` as text/plain, without allocating.
+// Returns the length, or 0 when `out` is too small or status is not 300..599.
 std::size_t write_refusal(std::span<char> out, std::uint16_t status,
                           std::string_view body = {}) noexcept;
+
+// Appends a response after which the connection closes: status line, Content-Type (unless
+// empty; written as given), Content-Length, Connection: close, `body`. 426 adds
+// Sec-WebSocket-Version: 13; 405 adds Allow: GET.
+void append_http_response(std::string& out, std::uint16_t status, std::string_view content_type,
+                          std::string_view body);
 
 // The reason phrase ("Bad Request"); "Unknown" for codes it does not know.
 const char* status_text(std::uint16_t status) noexcept;

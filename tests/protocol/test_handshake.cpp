@@ -34,6 +34,7 @@ namespace ringlink {
 namespace {
 
 using namespace std::string_literals;
+using namespace std::string_view_literals;
 
 constexpr std::string_view kRfcKey = "dGhlIHNhbXBsZSBub25jZQ==";
 constexpr std::string_view kRfcAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -637,16 +638,16 @@ TEST(Responses, RefusalExactBytes) {
   std::array<char, 512> out{};
   std::size_t n = write_refusal(out, 400);
   EXPECT_EQ(std::string_view(out.data(), n),
-            "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   n = write_refusal(out, 403, "origin not allowed");
   EXPECT_EQ(std::string_view(out.data(), n),
-            "HTTP/1.1 403 Forbidden\r\nConnection: close\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 18\r\n\r\n"
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 18\r\nConnection: close\r\n\r\n"
             "origin not allowed");
   n = write_refusal(out, 405);
   EXPECT_EQ(std::string_view(out.data(), n),
-            "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\n"
-            "Content-Length: 0\r\n\r\n");
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n"
+            "Allow: GET\r\n\r\n");
   for (std::size_t small = 0; small < n; ++small) {
     EXPECT_EQ(write_refusal(std::span<char>(out.data(), small), 405), 0u);
   }
@@ -660,8 +661,8 @@ TEST(Responses, Refusal426CarriesVersion) {
   const std::size_t n = write_refusal(out, 426);
   const std::string_view r(out.data(), n);
   EXPECT_EQ(r,
-            "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n"
-            "Content-Length: 0\r\n\r\n");
+            "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n"
+            "Sec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n");
   // And the client parser reads it as such.
   std::array<std::byte, 16> nonce{};
   UpgradeResponseParser c{make_client_key(nonce)};
@@ -669,6 +670,33 @@ TEST(Responses, Refusal426CarriesVersion) {
   EXPECT_EQ(c.error(), ClientHandshakeError::not_101);
   EXPECT_EQ(c.status(), 426);
   EXPECT_EQ(c.header("sec-websocket-version"), "13");
+}
+
+TEST(Responses, HttpResponseExactBytes) {
+  std::string out = "kept";
+  append_http_response(out, 200, "text/plain; version=0.0.4", "up 1\n");
+  EXPECT_EQ(out,
+            "keptHTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+            "Content-Length: 5\r\nConnection: close\r\n\r\nup 1\n");
+  out.clear();
+  append_http_response(out, 404, "text/html", {});
+  EXPECT_EQ(out,
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 0\r\n"
+            "Connection: close\r\n\r\n");
+  out.clear();
+  append_http_response(out, 200, {}, {});
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+TEST(Responses, RefusalIsTheHttpResponseWithTextBody) {
+  std::array<char, 512> out{};
+  for (std::uint16_t status : {300, 400, 403, 404, 405, 426, 429, 431, 500, 503, 599}) {
+    for (std::string_view body : {""sv, "no\n"sv}) {
+      std::string want;
+      append_http_response(want, status, body.empty() ? "" : "text/plain; charset=utf-8", body);
+      EXPECT_EQ(std::string_view(out.data(), write_refusal(out, status, body)), want) << status;
+    }
+  }
 }
 
 TEST(Responses, RefusalForEveryParserStatus) {
