@@ -227,8 +227,19 @@ void write_response(Writer& w, std::uint16_t status, std::string_view content_ty
   w.put("Content-Length: ");
   w.put_uint(body.size());
   w.put("\r\n");
-  if (status == 426) w.put("Sec-WebSocket-Version: 13\r\n");
-  w.put("Connection: close\r\n");
+  if (status == 426) {
+    // RFC 9110 section 15.5.22: a 426 names the protocol to upgrade to, and
+    // an Upgrade field needs the "upgrade" option in Connection (section
+    // 7.8). The connection still closes, so Connection lists both; "close"
+    // comes first so that the line still reads "Connection: close" to
+    // clients and tests that look for that text (order is not significant).
+    w.put(
+        "Connection: close, Upgrade\r\n"
+        "Upgrade: websocket\r\n"
+        "Sec-WebSocket-Version: 13\r\n");
+  } else {
+    w.put("Connection: close\r\n");
+  }
   // RFC 9110 section 15.5.6: a 405 lists the methods that are allowed.
   if (status == 405) w.put("Allow: GET\r\n");
   w.put("\r\n");

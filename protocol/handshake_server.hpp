@@ -144,8 +144,8 @@ std::size_t write_refusal(std::span<char> out, std::uint16_t status,
                           std::string_view body = {}) noexcept;
 
 // Appends a response after which the connection closes: status line, Content-Type (unless
-// empty; written as given), Content-Length, Connection: close, `body`. 426 adds
-// Sec-WebSocket-Version: 13; 405 adds Allow: GET.
+// empty; written as given), Content-Length, Connection: close, `body`. 426 adds Upgrade:
+// websocket (Connection: close, Upgrade) and Sec-WebSocket-Version: 13; 405 adds Allow: GET.
 void append_http_response(std::string& out, std::uint16_t status, std::string_view content_type,
                           std::string_view body);
 

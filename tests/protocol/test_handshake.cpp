@@ -656,13 +656,19 @@ TEST(Responses, RefusalExactBytes) {
   EXPECT_EQ(write_refusal(out, 600), 0u);
 }
 
-TEST(Responses, Refusal426CarriesVersion) {
+// RFC 9110 section 15.5.22 and RFC 6455 section 4.4: a 426 says what to
+// upgrade to, with the "upgrade" connection option, and which version.
+TEST(Responses, Refusal426CarriesUpgradeAndVersion) {
   std::array<char, 256> out{};
   const std::size_t n = write_refusal(out, 426);
   const std::string_view r(out.data(), n);
   EXPECT_EQ(r,
             "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n"
-            "Sec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n");
+            "Connection: close, Upgrade\r\nUpgrade: websocket\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n");
+  for (std::size_t small = 0; small < n; ++small) {
+    EXPECT_EQ(write_refusal(std::span<char>(out.data(), small), 426), 0u);
+  }
   // And the client parser reads it as such.
   std::array<std::byte, 16> nonce{};
   UpgradeResponseParser c{make_client_key(nonce)};
@@ -670,6 +676,7 @@ TEST(Responses, Refusal426CarriesVersion) {
   EXPECT_EQ(c.error(), ClientHandshakeError::not_101);
   EXPECT_EQ(c.status(), 426);
   EXPECT_EQ(c.header("sec-websocket-version"), "13");
+  EXPECT_EQ(c.header("upgrade"), "websocket");
 }
 
 TEST(Responses, HttpResponseExactBytes) {
@@ -686,6 +693,15 @@ TEST(Responses, HttpResponseExactBytes) {
   out.clear();
   append_http_response(out, 200, {}, {});
   EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+TEST(Responses, HttpResponse426CarriesUpgradeAndVersion) {
+  std::string out;
+  append_http_response(out, 426, "text/plain", "WebSocket upgrade required\n");
+  EXPECT_EQ(out,
+            "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\n"
+            "Content-Length: 27\r\nConnection: close, Upgrade\r\nUpgrade: websocket\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\nWebSocket upgrade required\n");
 }
 
 TEST(Responses, RefusalIsTheHttpResponseWithTextBody) {
