@@ -1,6 +1,6 @@
 // The client half of the opening handshake: the request, and the checks RFC
-// 6455 section 4.1 asks of the server's answer. Line handling is shared with
-// the server parser (http_parse.hpp).
+// 6455 section 4.1 asks of the server's answer. The head is read by the same
+// loop and line rules as the server's request (http_parse.hpp).
 #include "protocol/handshake_client.hpp"
 
 #include <algorithm>
@@ -124,29 +124,18 @@ void UpgradeResponseParser::rebase_views(const char* new_base) noexcept {
 }
 
 ParseStatus UpgradeResponseParser::parse(std::string_view data) noexcept {
-  if (phase_ == Phase::error) return ParseStatus::error;
-  if (data.size() < scanned_) return fail(ClientHandshakeError::malformed);
-  if (reinterpret_cast<std::uintptr_t>(data.data()) != base_) rebase_views(data.data());
-  if (phase_ == Phase::complete) return ParseStatus::complete;
-
-  const std::size_t limit = std::min(data.size(), max_header_bytes_);
-  while (auto line = http::next_line(data, limit, line_start_, scanned_)) {
-    ParseStatus s = ParseStatus::incomplete;
-    if (phase_ == Phase::status_line) {
-      s = on_status_line(*line);
-    } else if (line->empty()) {
-      head_length_ = scanned_;
-      s = on_head_end();
-    } else {
-      s = on_field_line(*line);
-    }
-    if (s != ParseStatus::incomplete) return s;
-  }
-  if (data.size() > max_header_bytes_) return fail(ClientHandshakeError::too_large);
-  return ParseStatus::incomplete;
+  return http::read_head(*this, data);
 }
 
-ParseStatus UpgradeResponseParser::on_status_line(std::string_view line) noexcept {
+ParseStatus UpgradeResponseParser::buffer_shrank() noexcept {
+  return fail(ClientHandshakeError::malformed);
+}
+
+ParseStatus UpgradeResponseParser::head_too_large() noexcept {
+  return fail(ClientHandshakeError::too_large);
+}
+
+ParseStatus UpgradeResponseParser::on_first_line(std::string_view line) noexcept {
   // HTTP-version SP 3DIGIT SP reason-phrase; a missing SP before an empty
   // reason is tolerated, some servers leave it out.
   const std::size_t sp = line.find(' ');

@@ -84,14 +84,18 @@ class UpgradeResponseParser {
 
  private:
   // The implementation may add members here.
-  enum class Phase : std::uint8_t { status_line, fields, complete, error };
+  template <class Parser>
+  friend ParseStatus http::read_head(Parser& p, std::string_view data) noexcept;
+  enum class Phase : std::uint8_t { first_line, fields, complete, error };
   ParseStatus fail(ClientHandshakeError e) noexcept;
-  ParseStatus on_status_line(std::string_view line) noexcept;
+  ParseStatus buffer_shrank() noexcept;
+  ParseStatus head_too_large() noexcept;
+  ParseStatus on_first_line(std::string_view line) noexcept;
   ParseStatus on_field_line(std::string_view line) noexcept;
   ParseStatus on_head_end() noexcept;
   void rebase_views(const char* new_base) noexcept;
 
-  Phase phase_ = Phase::status_line;
+  Phase phase_ = Phase::first_line;
   std::size_t line_start_ = 0;
   std::uintptr_t base_ = 0;  // address of the bytes the views point into
   std::array<HeaderField, config::max_headers> fields_{};  // max_headers is clamped to this

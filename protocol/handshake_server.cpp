@@ -5,6 +5,7 @@
 #include "protocol/handshake_server.hpp"
 
 #include <algorithm>
+#include <string>
 
 #include "protocol/http_parse.hpp"
 #include "protocol/sha1_base64.hpp"
@@ -42,31 +43,18 @@ void UpgradeRequestParser::rebase_views(const char* new_base) noexcept {
 }
 
 ParseStatus UpgradeRequestParser::parse(std::string_view data) noexcept {
-  if (phase_ == Phase::error) return ParseStatus::error;
-  if (data.size() < scanned_) return fail(500, refusal_reason::buffer_shrank);
-  if (reinterpret_cast<std::uintptr_t>(data.data()) != base_) rebase_views(data.data());
-  if (phase_ == Phase::complete) return ParseStatus::complete;
-
-  // Only the first max_header_bytes_ bytes may hold the head; a terminator
-  // past them is as much a 431 as no terminator at all.
-  const std::size_t limit = std::min(data.size(), max_header_bytes_);
-  while (auto line = http::next_line(data, limit, line_start_, scanned_)) {
-    ParseStatus s = ParseStatus::incomplete;
-    if (phase_ == Phase::request_line) {
-      s = on_request_line(*line);
-    } else if (line->empty()) {
-      head_length_ = scanned_;
-      s = on_head_end();
-    } else {
-      s = on_field_line(*line);
-    }
-    if (s != ParseStatus::incomplete) return s;
-  }
-  if (data.size() > max_header_bytes_) return fail(431, refusal_reason::head_too_large);
-  return ParseStatus::incomplete;
+  return http::read_head(*this, data);
 }
 
-ParseStatus UpgradeRequestParser::on_request_line(std::string_view line) noexcept {
+ParseStatus UpgradeRequestParser::buffer_shrank() noexcept {
+  return fail(500, refusal_reason::buffer_shrank);
+}
+
+ParseStatus UpgradeRequestParser::head_too_large() noexcept {
+  return fail(431, refusal_reason::head_too_large);
+}
+
+ParseStatus UpgradeRequestParser::on_first_line(std::string_view line) noexcept {
   const std::size_t sp1 = line.find(' ');
   if (sp1 == std::string_view::npos) return fail(400, refusal_reason::malformed_request_line);
   const std::size_t sp2 = line.find(' ', sp1 + 1);
@@ -207,24 +195,73 @@ std::size_t write_accept_response(std::span<char> out, std::string_view key,
   return w.finish();
 }
 
-std::size_t write_refusal(std::span<char> out, std::uint16_t status,
-                          std::string_view body) noexcept {
-  if (status < 300 || status > 599) return 0;
-  http::SpanWriter w{out};
+namespace {
+
+// Takes the same calls as http::SpanWriter, so that one template formats a
+// response into either.
+class StringWriter {
+ public:
+  explicit StringWriter(std::string& out) noexcept : out_(out) {}
+  void put(std::string_view s) { out_ += s; }
+  void put_uint(std::size_t n) { out_ += std::to_string(n); }
+
+ private:
+  std::string& out_;
+};
+
+// The one layout of every non-101 response: the connection always closes
+// after it, so the body is delimited by Content-Length alone.
+template <class Writer>
+void write_response(Writer& w, std::uint16_t status, std::string_view content_type,
+                    std::string_view body) {
   w.put("HTTP/1.1 ");
   w.put_uint(status);
   w.put(" ");
   w.put(status_text(status));
   w.put("\r\n");
-  if (status == 426) w.put("Sec-WebSocket-Version: 13\r\n");
-  if (status == 405) w.put("Allow: GET\r\n");
-  w.put("Connection: close\r\n");
-  if (!body.empty()) w.put("Content-Type: text/plain; charset=utf-8\r\n");
+  if (!content_type.empty()) {
+    w.put("Content-Type: ");
+    w.put(content_type);
+    w.put("\r\n");
+  }
   w.put("Content-Length: ");
   w.put_uint(body.size());
-  w.put("\r\n\r\n");
+  w.put("\r\n");
+  if (status == 426) {
+    // RFC 9110 section 15.5.22: a 426 names the protocol to upgrade to, and
+    // an Upgrade field needs the "upgrade" option in Connection (section
+    // 7.8). The connection still closes, so Connection lists both; "close"
+    // comes first so that the line still reads "Connection: close" to
+    // clients and tests that look for that text (order is not significant).
+    w.put(
+        "Connection: close, Upgrade\r\n"
+        "Upgrade: websocket\r\n"
+        "Sec-WebSocket-Version: 13\r\n");
+  } else {
+    w.put("Connection: close\r\n");
+  }
+  // RFC 9110 section 15.5.6: a 405 lists the methods that are allowed.
+  if (status == 405) w.put("Allow: GET\r\n");
+  w.put("\r\n");
   w.put(body);
+}
+
+}  // namespace
+
+std::size_t write_refusal(std::span<char> out, std::uint16_t status,
+                          std::string_view body) noexcept {
+  if (status < 300 || status > 599) return 0;
+  http::SpanWriter w{out};
+  write_response(w, status, body.empty() ? std::string_view{} : "text/plain; charset=utf-8", body);
   return w.finish();
+}
+
+void append_http_response(std::string& out, std::uint16_t status, std::string_view content_type,
+                          std::string_view body) {
+  // Room for the status line and fixed fields, so that this grows `out` once.
+  out.reserve(out.size() + 192 + content_type.size() + body.size());
+  StringWriter w{out};
+  write_response(w, status, content_type, body);
 }
 
 const char* status_text(std::uint16_t status) noexcept {

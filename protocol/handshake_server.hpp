@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "ringlink_config.hpp"
@@ -54,6 +55,12 @@
 namespace ringlink {
 
 enum class ParseStatus : std::uint8_t { incomplete, complete, error };
+
+namespace http {
+// The head-reading loop both parsers share (defined in http_parse.hpp).
+template <class Parser>
+ParseStatus read_head(Parser& p, std::string_view data) noexcept;
+}  // namespace http
 
 struct HeaderField {
   std::string_view name;
@@ -96,14 +103,18 @@ class UpgradeRequestParser {
 
  private:
   // The implementation may add members here.
-  enum class Phase : std::uint8_t { request_line, fields, complete, error };
+  template <class Parser>
+  friend ParseStatus http::read_head(Parser& p, std::string_view data) noexcept;
+  enum class Phase : std::uint8_t { first_line, fields, complete, error };
   ParseStatus fail(std::uint16_t status, const char* reason) noexcept;
-  ParseStatus on_request_line(std::string_view line) noexcept;
+  ParseStatus buffer_shrank() noexcept;
+  ParseStatus head_too_large() noexcept;
+  ParseStatus on_first_line(std::string_view line) noexcept;
   ParseStatus on_field_line(std::string_view line) noexcept;
   ParseStatus on_head_end() noexcept;
   void rebase_views(const char* new_base) noexcept;
 
-  Phase phase_ = Phase::request_line;
+  Phase phase_ = Phase::first_line;
   std::size_t line_start_ = 0;
   std::uintptr_t base_ = 0;  // address of the bytes the views point into
   std::array<HeaderField, config::max_headers> fields_{};  // max_headers is clamped to this
@@ -127,13 +138,16 @@ std::array<char, 28> compute_accept_key(std::string_view key) noexcept;
 std::size_t write_accept_response(std::span<char> out, std::string_view key,
                                   std::string_view subprotocol = {}) noexcept;
 
-// Writes a complete refusal response for `status` (400, 401, 403, 404, 405,
-// 408, 426, 431, 500, 503...) with Content-Length, Connection: close, and for
-// 426 `Sec-WebSocket-Version: 13`. `body` is sent as text/plain. Returns the
-// length, or 0 when `out` is too small or status is outside 300..599. 405
-// also carries `Allow: GET`.
+// append_http_response's bytes, `body` as text/plain, without allocating.
+// Returns the length, or 0 when `out` is too small or status is not 300..599.
 std::size_t write_refusal(std::span<char> out, std::uint16_t status,
                           std::string_view body = {}) noexcept;
+
+// Appends a response after which the connection closes: status line, Content-Type (unless
+// empty; written as given), Content-Length, Connection: close, `body`. 426 adds Upgrade:
+// websocket (Connection: close, Upgrade) and Sec-WebSocket-Version: 13; 405 adds Allow: GET.
+void append_http_response(std::string& out, std::uint16_t status, std::string_view content_type,
+                          std::string_view body);
 
 // The reason phrase ("Bad Request"); "Unknown" for codes it does not know.
 const char* status_text(std::uint16_t status) noexcept;

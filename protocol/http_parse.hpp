@@ -7,6 +7,7 @@
 //   http::list_has_token(f.value, "upgrade");   // "keep-alive, Upgrade" -> true
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -159,6 +160,41 @@ inline std::optional<std::string_view> next_line(std::string_view data, std::siz
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   line_start = scanned = end + 1;
   return line;
+}
+
+// The parse() of both head parsers (the request on the server, the response
+// on the client): resumes where the last call stopped, hands each new line of
+// the head to the parser and stops at the first answer that is not
+// incomplete. One loop, so that both sides read a head by the same rules.
+// The parser keeps phase_ (Phase::first_line, fields, complete, error),
+// base_, line_start_, scanned_, head_length_ and max_header_bytes_, and
+// supplies what differs: on_first_line, on_field_line, on_head_end,
+// rebase_views, and the failures buffer_shrank and head_too_large.
+template <class Parser>
+ParseStatus read_head(Parser& p, std::string_view data) noexcept {
+  using Phase = typename Parser::Phase;
+  if (p.phase_ == Phase::error) return ParseStatus::error;
+  if (data.size() < p.scanned_) return p.buffer_shrank();
+  if (reinterpret_cast<std::uintptr_t>(data.data()) != p.base_) p.rebase_views(data.data());
+  if (p.phase_ == Phase::complete) return ParseStatus::complete;
+
+  // Only the first max_header_bytes_ bytes may hold the head; a terminator
+  // past them is as much too large as no terminator at all.
+  const std::size_t limit = std::min(data.size(), p.max_header_bytes_);
+  while (auto line = next_line(data, limit, p.line_start_, p.scanned_)) {
+    ParseStatus s = ParseStatus::incomplete;
+    if (p.phase_ == Phase::first_line) {
+      s = p.on_first_line(*line);
+    } else if (line->empty()) {
+      p.head_length_ = p.scanned_;
+      s = p.on_head_end();
+    } else {
+      s = p.on_field_line(*line);
+    }
+    if (s != ParseStatus::incomplete) return s;
+  }
+  if (data.size() > p.max_header_bytes_) return p.head_too_large();
+  return ParseStatus::incomplete;
 }
 
 // The caller may hand parse() the same bytes at a new address (a buffer that

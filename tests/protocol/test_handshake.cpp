@@ -34,6 +34,7 @@ namespace ringlink {
 namespace {
 
 using namespace std::string_literals;
+using namespace std::string_view_literals;
 
 constexpr std::string_view kRfcKey = "dGhlIHNhbXBsZSBub25jZQ==";
 constexpr std::string_view kRfcAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -637,16 +638,16 @@ TEST(Responses, RefusalExactBytes) {
   std::array<char, 512> out{};
   std::size_t n = write_refusal(out, 400);
   EXPECT_EQ(std::string_view(out.data(), n),
-            "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   n = write_refusal(out, 403, "origin not allowed");
   EXPECT_EQ(std::string_view(out.data(), n),
-            "HTTP/1.1 403 Forbidden\r\nConnection: close\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 18\r\n\r\n"
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 18\r\nConnection: close\r\n\r\n"
             "origin not allowed");
   n = write_refusal(out, 405);
   EXPECT_EQ(std::string_view(out.data(), n),
-            "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\n"
-            "Content-Length: 0\r\n\r\n");
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n"
+            "Allow: GET\r\n\r\n");
   for (std::size_t small = 0; small < n; ++small) {
     EXPECT_EQ(write_refusal(std::span<char>(out.data(), small), 405), 0u);
   }
@@ -655,13 +656,19 @@ TEST(Responses, RefusalExactBytes) {
   EXPECT_EQ(write_refusal(out, 600), 0u);
 }
 
-TEST(Responses, Refusal426CarriesVersion) {
+// RFC 9110 section 15.5.22 and RFC 6455 section 4.4: a 426 says what to
+// upgrade to, with the "upgrade" connection option, and which version.
+TEST(Responses, Refusal426CarriesUpgradeAndVersion) {
   std::array<char, 256> out{};
   const std::size_t n = write_refusal(out, 426);
   const std::string_view r(out.data(), n);
   EXPECT_EQ(r,
-            "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n"
-            "Content-Length: 0\r\n\r\n");
+            "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n"
+            "Connection: close, Upgrade\r\nUpgrade: websocket\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n");
+  for (std::size_t small = 0; small < n; ++small) {
+    EXPECT_EQ(write_refusal(std::span<char>(out.data(), small), 426), 0u);
+  }
   // And the client parser reads it as such.
   std::array<std::byte, 16> nonce{};
   UpgradeResponseParser c{make_client_key(nonce)};
@@ -669,6 +676,43 @@ TEST(Responses, Refusal426CarriesVersion) {
   EXPECT_EQ(c.error(), ClientHandshakeError::not_101);
   EXPECT_EQ(c.status(), 426);
   EXPECT_EQ(c.header("sec-websocket-version"), "13");
+  EXPECT_EQ(c.header("upgrade"), "websocket");
+}
+
+TEST(Responses, HttpResponseExactBytes) {
+  std::string out = "kept";
+  append_http_response(out, 200, "text/plain; version=0.0.4", "up 1\n");
+  EXPECT_EQ(out,
+            "keptHTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+            "Content-Length: 5\r\nConnection: close\r\n\r\nup 1\n");
+  out.clear();
+  append_http_response(out, 404, "text/html", {});
+  EXPECT_EQ(out,
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 0\r\n"
+            "Connection: close\r\n\r\n");
+  out.clear();
+  append_http_response(out, 200, {}, {});
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+TEST(Responses, HttpResponse426CarriesUpgradeAndVersion) {
+  std::string out;
+  append_http_response(out, 426, "text/plain", "WebSocket upgrade required\n");
+  EXPECT_EQ(out,
+            "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\n"
+            "Content-Length: 27\r\nConnection: close, Upgrade\r\nUpgrade: websocket\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\nWebSocket upgrade required\n");
+}
+
+TEST(Responses, RefusalIsTheHttpResponseWithTextBody) {
+  std::array<char, 512> out{};
+  for (std::uint16_t status : {300, 400, 403, 404, 405, 426, 429, 431, 500, 503, 599}) {
+    for (std::string_view body : {""sv, "no\n"sv}) {
+      std::string want;
+      append_http_response(want, status, body.empty() ? "" : "text/plain; charset=utf-8", body);
+      EXPECT_EQ(std::string_view(out.data(), write_refusal(out, status, body)), want) << status;
+    }
+  }
 }
 
 TEST(Responses, RefusalForEveryParserStatus) {
