@@ -18,6 +18,7 @@
 #include <span>
 #include <string_view>
 
+#include "engine/metrics.hpp"
 #include "engine/payload.hpp"
 #include "engine/timer_wheel.hpp"
 #include "engine/types.hpp"
@@ -26,7 +27,8 @@
 namespace ringlink {
 
 class Reactor;
-struct SendQueue;
+class LinkTable;
+class SendQueue;
 struct LinkAux;
 class Session;
 
@@ -49,7 +51,7 @@ class Link {
   //                  keep the message or drop it; on_drain follows when the
   //                  queue empties. Pausing reading meanwhile (pause_reading)
   //                  is how a relay stays bounded and lossless.
-  //   dropped        queued, after dropping older unsent data frames
+  //   queued_dropping_older  queued, after dropping older unsent data frames
   //                  (policy drop_oldest).
   //   closed         not sent: the link is closing or closed, it is not open
   //                  yet, the queue was full under policy close_slow (the
@@ -104,11 +106,13 @@ class Link {
 
  private:
   friend class Reactor;
+  friend class LinkTable;
 
-  enum : std::uint16_t {
+  // What the link is doing besides its state, one bit each.
+  enum Flag : std::uint16_t {
     f_client = 1 << 0,
-    f_in_ready = 1 << 1,        // on the reactor's ready list (more to read)
-    f_in_dirty = 1 << 2,        // on the reactor's flush list
+    f_in_ready = 1 << 1,        // on the reactor's read-again list
+    f_in_flush = 1 << 2,        // on the reactor's flush list
     f_want_write = 1 << 3,      // socket was full: waiting for writability
     f_send_busy = 1 << 4,       // a send is in flight (completion backends)
     f_readable = 1 << 5,        // socket may hold unread bytes (edge consumed)
@@ -123,12 +127,20 @@ class Link {
     f_hangup = 1 << 14,         // the peer's FIN (or an error) is waiting behind the data
   };
   // Why reading is paused (any bit set: not reading).
-  enum : std::uint8_t {
+  enum Pause : std::uint8_t {
     p_app = 1 << 0,
     p_handoff = 1 << 1,
     p_rate = 1 << 2,
     p_pool = 1 << 3,
   };
+
+  bool has(Flag f) const noexcept { return (flags_ & f) != 0; }
+  bool has_any(std::uint16_t mask) const noexcept { return (flags_ & mask) != 0; }
+  void set(Flag f) noexcept { flags_ = static_cast<std::uint16_t>(flags_ | f); }
+  void clear(Flag f) noexcept { flags_ = static_cast<std::uint16_t>(flags_ & ~f); }
+  bool paused() const noexcept { return paused_ != 0; }
+  bool is(LinkState s) const noexcept { return state_ == s; }
+  bool closed() const noexcept { return state_ == LinkState::closed; }
 
   // Ordered for size: an idle open link costs sizeof(Link) and nothing else
   // (no session, buffer, queue or side state), 112 bytes with 64-bit pointers.
@@ -143,13 +155,15 @@ class Link {
   std::atomic<std::uint32_t> generation_{0};  // read by other threads to detect stale ids
   std::uint32_t slot_ = 0;
   std::uint32_t last_rx_ms_ = 0;      // reactor clock, modulo 2^32 (differences only)
-  std::uint32_t mark_ms_ = 0;         // accept time / ping sent / close started
+  // When the current state's deadline began: the handshake's start, the
+  // ping we sent (open), the close's start (closing).
+  std::uint32_t mark_ms_ = 0;
   std::int32_t fd_ = -1;
   std::uint16_t flags_ = 0;
   std::uint16_t close_code_ = close_code::abnormal;  // reported to on_close
   std::uint8_t paused_ = 0;
   LinkState state_ = LinkState::closed;
-  std::uint8_t close_reason_ = 0;     // CloseReason for the metrics
+  CloseReason close_reason_ = CloseReason::peer_eof;  // counted when the link ends
 };
 
 }  // namespace ringlink

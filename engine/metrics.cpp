@@ -22,6 +22,7 @@ const char* to_string(CloseReason r) noexcept {
     case CloseReason::io_error: return "io_error";
     case CloseReason::peer_eof: return "peer_eof";
     case CloseReason::shutdown: return "shutdown";
+    case CloseReason::out_of_memory: return "out_of_memory";
     case CloseReason::count_: break;
   }
   return "unknown";
@@ -51,6 +52,7 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   commands += m.commands.get();
   commands_rejected += m.commands_rejected.get();
   handler_exceptions += m.handler_exceptions.get();
+  out_of_memory += m.out_of_memory.get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
 }
@@ -102,6 +104,8 @@ constexpr Series kSeries[] = {
      &ReactorMetrics::commands_rejected},
     {"ringlink_handler_exceptions_total", "counter", "Handler callbacks that threw.",
      &ReactorMetrics::handler_exceptions},
+    {"ringlink_out_of_memory_total", "counter", "Allocations refused; each affected one link only.",
+     &ReactorMetrics::out_of_memory},
 };
 
 void header(std::string& out, const char* name, const char* type, const char* help) {

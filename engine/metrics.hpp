@@ -54,6 +54,7 @@ enum class CloseReason : std::uint8_t {
   io_error,            // reset, EPIPE, read/write error
   peer_eof,            // TCP closed without a close frame
   shutdown,            // 1001 on graceful stop
+  out_of_memory,       // memory for this link ran out (on_close reports 1011)
   count_,
 };
 inline constexpr std::size_t close_reason_count = static_cast<std::size_t>(CloseReason::count_);
@@ -87,6 +88,7 @@ struct ReactorMetrics {
   Counter commands;              // cross-thread commands executed
   Counter commands_rejected;     // cross-thread command ring full
   Counter handler_exceptions;
+  Counter out_of_memory;         // allocations refused; each ended (or shortened) one link only
   std::array<Counter, close_reason_count> closes{};
   std::array<Counter, loop_turn_bounds_us.size()> loop_turn_us{};
   Counter loop_turn_us_sum;
@@ -115,6 +117,7 @@ struct MetricsSnapshot {
   std::uint64_t paused_links = 0, read_pauses = 0, rate_limited = 0, pool_exhausted = 0;
   std::uint64_t loop_wakeups = 0, accept_backoffs = 0, accept_calls = 0;
   std::uint64_t commands = 0, commands_rejected = 0, handler_exceptions = 0;
+  std::uint64_t out_of_memory = 0;
   std::array<std::uint64_t, close_reason_count> closes{};
   std::array<std::uint64_t, loop_turn_bounds_us.size()> loop_turn_us{};
 

@@ -1,7 +1,7 @@
 // Reference-counted byte buffers: encode once, queue on many links on many threads.
 //
 //   PayloadRef p = PayloadRef::allocate(n);     // empty (false) if memory ran out
-//   if (!p) return SendResult::dropped;
+//   if (!p) return SendResult::not_posted;
 //   std::memcpy(p.data(), src, n);              // fill once, before sharing
 //   // optional: store a pre-encoded frame header next to the bytes, once
 //   p.frame_header_len() = encode_header(p.frame_header_storage(), ...);

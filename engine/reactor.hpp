@@ -1,12 +1,22 @@
-// Reactor: one thread, one backend, many links.
+// Reactor: one thread, one backend, many links. The implementation behind
+// Server; applications meet it only through Handler callbacks and Link.
 //
 // Each loop turn: wait for the backend (sleeping until the next timer, never
 // polling), read from ready links under a per-link budget, run expired
 // timers, run commands other threads posted, flush links with pending
-// output, then free links closed during the turn. Applications meet the
-// reactor through Handler callbacks and Link; Server owns the reactors and
-// their threads. Everything here runs on the reactor thread unless marked
-// "any thread".
+// output, then free links closed during the turn. Everything here runs on
+// the reactor thread unless marked "any thread".
+//
+// The code lives in one file per concern (docs/architecture.md draws them):
+//   reactor.cpp           construction, the loop turn, post, find
+//   reactor_accept.cpp    listening, accept, adopt, outbound connect
+//   reactor_lifetime.cpp  a link's allocation, the ways it ends, its freeing
+//   reactor_input.cpp     read targets, received bytes, pending chunks, pause/resume
+//   reactor_frames.cpp    the frame loop, peer close, protocol failure, rate and hand-off gates
+//   reactor_upgrade.cpp   the server's upgrade, plain HTTP and /metrics, refusals, the client's check
+//   reactor_output.cpp    frame building, queueing policy, flush, sent completions
+//   reactor_timers.cpp    one wheel entry per link: every deadline
+//   reactor_commands.cpp  cross-thread commands, broadcast, stop
 #pragma once
 
 #include <sys/uio.h>
@@ -21,54 +31,26 @@
 
 #include "engine/backend.hpp"
 #include "engine/buffer_pool.hpp"
+#include "engine/command.hpp"
+#include "engine/connect_request.hpp"
 #include "engine/handler.hpp"
+#include "engine/handoff.hpp"
 #include "engine/ip_limiter.hpp"
 #include "engine/link.hpp"
+#include "engine/link_table.hpp"
 #include "engine/metrics.hpp"
 #include "engine/payload.hpp"
 #include "engine/ring_mpsc.hpp"
-#include "engine/ring_spsc.hpp"
+#include "engine/send_queue.hpp"
 #include "engine/server_config.hpp"
 #include "engine/socket.hpp"
 #include "engine/timer_wheel.hpp"
-#include "protocol/handshake_client.hpp"
 #include "protocol/session.hpp"
 
 namespace ringlink {
 
 class Server;
-
-// An outbound connection request (see Reactor::connect / Server::connect).
-struct ConnectRequest {
-  SocketAddress address;
-  bool has_source = false;
-  SocketAddress source;           // local address to bind (spreads source ports)
-  std::string host_header;        // Host value
-  std::string path = "/";
-  std::string origin;
-  std::string protocols;
-  void* user_data = nullptr;      // becomes Link::user_data()
-};
-
-// A message handed to a worker thread (InboundMode::workers).
-struct InboundMessage {
-  LinkId id;
-  Opcode op = Opcode::binary;
-  PayloadRef payload;
-};
-
-// Work posted to a reactor from any thread.
-struct Command {
-  enum class Kind : std::uint8_t { send, close, broadcast_all, broadcast_ids, connect, stop, resume_handoff };
-  Kind kind = Kind::send;
-  Opcode op = Opcode::binary;
-  std::uint16_t code = close_code::normal;
-  LinkId id{};
-  PayloadRef payload{};            // send/broadcast: payload (header pre-encoded for broadcast)
-  std::shared_ptr<const std::vector<LinkId>> ids{};   // broadcast_ids
-  std::shared_ptr<ConnectRequest> connect{};
-  std::uint64_t deadline_ms = 0;   // stop
-};
+struct LinkAux;
 
 class Reactor {
  public:
@@ -100,18 +82,22 @@ class Reactor {
 
   // Reactor thread.
   Link* find(LinkId id) noexcept;
-  // Sends one pre-encoded payload to every open link of this reactor; returns
-  // how many queued it.
-  std::size_t broadcast_all(const PayloadRef& payload, Opcode op) noexcept;
-  std::size_t broadcast(std::span<const LinkId> ids, const PayloadRef& payload, Opcode op) noexcept;
+  // Sends one pre-encoded payload to the open links among `ids`, or to every
+  // open link of this reactor when `ids` is null; returns how many queued it.
+  std::size_t broadcast(const std::vector<LinkId>* ids, const PayloadRef& payload, Opcode op) noexcept;
   // Takes a connected, non-blocking socket (accepted elsewhere, or one end of
   // a socketpair) as a server link: it starts in the handshake. Returns its
   // id, or an invalid id (the fd is closed) when no slot is left.
   LinkId adopt(int fd) noexcept;
-  // Starts an outbound connection; returns its id (on_open or
-  // on_connect_failed follows), or an invalid id with *error set (-errno of
-  // socket/bind/connect, -ENOSPC when max_links_per_reactor is reached).
-  LinkId connect(const ConnectRequest& req, int* error = nullptr) noexcept;
+  // Starts an outbound connection. Returns its id (on_open or
+  // on_connect_failed follows), or -errno of socket/bind/connect, or
+  // -ENOSPC when max_links_per_reactor is reached.
+  struct Connected {
+    LinkId id;
+    int error = 0;
+    bool ok() const noexcept { return error == 0; }
+  };
+  Connected connect(const ConnectRequest& req) noexcept;
   std::uint64_t now_ms() const noexcept { return now_ms_; }
   // Replaces the clock (tests: a manual clock, no sleeping). Reactor thread.
   void set_clock(ClockFn clock) noexcept;
@@ -124,16 +110,17 @@ class Reactor {
   const char* backend_name() const noexcept { return backend_.name(); }
 
   // Worker hand-off (InboundMode::workers): worker w pops its ring.
-  bool pop_inbound(unsigned worker, InboundMessage& out) noexcept;
+  bool pop_inbound(unsigned worker, InboundMessage& out) noexcept { return handoff_.pop(worker, out); }
   void notify_inbound_space() noexcept;   // any thread: a worker freed room
 
-  // --- backend sink interface (called by the backend) ---
+  // --- Backend only: the sink the backend reports to (engine/backend.hpp).
+  // Applications never call these.
   Link* link_for(std::uint64_t key) noexcept;
   void on_acceptable(std::uint32_t listener) noexcept;
   void on_accepted(std::uint32_t listener, int fd_or_error) noexcept;
   void on_readable(Link& link, bool hangup) noexcept;
   void on_writable(Link& link) noexcept;
-  void on_wake() noexcept;
+  void on_wake() noexcept {}
   void begin_turn() noexcept;
   std::span<std::byte> read_target(Link& link) noexcept;
   bool on_received(Link& link, std::byte* data, std::size_t n) noexcept;
@@ -143,66 +130,99 @@ class Reactor {
 
  private:
   friend class Link;
-  struct Slab;
 
-  // links
+  // loop turn (reactor.cpp)
+  int sleep_budget(int max_wait_ms) const noexcept;
+  void serve_read_again() noexcept;
+  void serve_pool_waiters() noexcept;
+  void run_timers() noexcept;
+  void resume_accepting() noexcept;
+  void run_commands() noexcept;
+  void serve_handoff_waiters() noexcept;
+  void flush_all() noexcept;
+
+  // accept (reactor_accept.cpp)
+  LinkId register_link(Link& link) noexcept;
+  void accept_backoff() noexcept;
+
+  // lifetime (reactor_lifetime.cpp). The ways a link ends, by what each sends:
+  //   abort_link              nothing: the socket closes now (the peer sees 1006)
+  //   send_close_and_wait     a close frame after what is queued; waits for the peer's
+  //   send_refusal_and_close  an HTTP refusal, then as close_after_last_frame
+  //   close_after_last_frame  what is queued, then FIN (half_close_and_linger)
+  //   half_close_and_linger   FIN now; waits (close_timeout) for the peer's FIN
+  // enter_closing is the one transition into `closing`.
   Link* allocate_link(int fd, bool client) noexcept;
   void free_link(Link& link) noexcept;
   // `error` (a negative errno) is reported to on_connect_failed for client
   // links that never opened; opened links report `code` to on_close.
-  void close_now(Link& link, CloseReason why, std::uint16_t code, int error = 0) noexcept;
-  void start_close(Link& link, std::uint16_t code, std::string_view reason, CloseReason why) noexcept;
-  void finish_close(Link& link) noexcept;   // after our close frame or 4xx left
+  void abort_link(Link& link, CloseReason why, std::uint16_t code, int error = 0) noexcept;
+  void send_close_and_wait(Link& link, std::uint16_t code, std::string_view reason, CloseReason why) noexcept;
+  void enter_closing(Link& link, std::uint16_t code, CloseReason why, std::string_view text) noexcept;
+  void close_after_last_frame(Link& link) noexcept;
+  void half_close_and_linger(Link& link) noexcept;
+  void out_of_memory(Link& link) noexcept;   // counted; ends this link only (1011)
   void free_closed() noexcept;
+  LinkAux* aux_of(Link& link) noexcept;      // null when out of memory
+  void trim_aux(Link& link) noexcept;
+  Session* session_of(Link& link) noexcept;  // null when out of memory
+  void drop_session(Session* s) noexcept;
 
-  // input
+  // input (reactor_input.cpp)
   void process_input(Link& link) noexcept;
-  bool process_handshake(Link& link) noexcept;
-  bool process_client_handshake(Link& link) noexcept;
-  bool process_frames(Link& link) noexcept;
-  bool open_link(Link& link) noexcept;
-  void deliver(Link& link, std::span<std::byte> payload, Opcode op) noexcept;
   void release_rbuf(Link& link) noexcept;
   void feed_chunk(Link& link, std::byte* chunk, std::uint32_t offset, std::uint32_t length) noexcept;
   void stash(Link& link, std::byte* chunk, std::uint32_t offset, std::uint32_t length) noexcept;
   void drain_pending(Link& link) noexcept;
-  void refuse(Link& link, std::uint16_t status, std::string_view body, CloseReason why,
-              bool counted_as_refusal) noexcept;
-  void pause(Link& link, std::uint8_t why) noexcept;
-  void resume(Link& link, std::uint8_t why) noexcept;
+  void pause(Link& link, Link::Pause why) noexcept;
+  void resume(Link& link, Link::Pause why) noexcept;
   void mark_ready(Link& link) noexcept;
-  Session& session_of(Link& link) noexcept;
-  void drop_session(Session* s) noexcept;
-  LinkAux& aux_of(Link& link) noexcept;
-  void trim_aux(Link& link) noexcept;
 
-  // output
-  SendResult enqueue(Link& link, std::span<const std::byte> header, std::span<const std::byte> payload,
-                     PayloadRef shared, bool control) noexcept;
+  // frames (reactor_frames.cpp)
+  bool process_frames(Link& link) noexcept;
+  bool handoff_gate(Link& link) noexcept;
+  bool rate_gate(Link& link) noexcept;
+  void on_peer_close(Link& link, const SessionEvent& ev) noexcept;
+  void on_protocol_fail(Link& link, const SessionEvent& ev) noexcept;
+  void deliver(Link& link, std::span<std::byte> payload, Opcode op) noexcept;
+  void hand_to_worker(Link& link, std::span<std::byte> payload, Opcode op) noexcept;
+
+  // upgrade (reactor_upgrade.cpp)
+  bool serve_upgrade(Link& link) noexcept;
+  void serve_plain_http(Link& link) noexcept;
+  bool verify_upgrade(Link& link) noexcept;
+  bool open_link(Link& link) noexcept;
+  void send_refusal_and_close(Link& link, std::uint16_t status, std::string_view body, CloseReason why) noexcept;
+  bool send_upgrade_request(Link& link, const ConnectRequest& req) noexcept;
+
+  // output (reactor_output.cpp)
   SendResult send_frame(Link& link, Opcode op, std::span<const std::byte> payload, PayloadRef shared) noexcept;
   void send_close_frame(Link& link, std::uint16_t code, std::string_view reason) noexcept;
-  void send_raw(Link& link, std::string_view bytes) noexcept;   // HTTP responses
+  void send_http(Link& link, std::string_view bytes) noexcept;   // an HTTP head (and body)
+  SendResult enqueue(Link& link, std::span<const std::byte> header, std::span<const std::byte> payload,
+                     PayloadRef shared, bool control) noexcept;
+  SendResult admit(Link& link, std::size_t total, bool control) noexcept;
+  std::size_t write_now(Link& link, std::span<const std::byte> header, std::span<const std::byte> payload) noexcept;
   // `now`: write synchronously even on a completion backend.
   void flush(Link& link, bool now = false) noexcept;
   void after_sent(Link& link, std::size_t n) noexcept;
-  void mark_dirty(Link& link) noexcept;
-  template <class F> void drop_unsent(SendQueue& q, F&& should_drop) noexcept;
-  SendQueue* acquire_queue() noexcept;
-  void release_queue(SendQueue* q) noexcept;
+  void mark_flush(Link& link) noexcept;
+  void count_dropped(const SendQueue::Dropped& d) noexcept;
+  void fill_mask(MaskKey& key) noexcept;
 
-  // timers
+  // timers (reactor_timers.cpp)
   void arm_timer(Link& link) noexcept;
   void on_timer(Link& link) noexcept;
   std::uint32_t ms32() const noexcept { return static_cast<std::uint32_t>(now_ms_); }
 
-  // commands, accept, stop
+  // commands and stop (reactor_commands.cpp)
   void run_command(Command& cmd) noexcept;
-  void accept_backoff(std::uint32_t listener) noexcept;
   void begin_stop(std::uint64_t deadline_ms) noexcept;
   void check_stop() noexcept;
-  void handoff(Link& link, std::span<std::byte> payload, Opcode op) noexcept;
-  void fill_mask(MaskKey& key) noexcept;
-  template <class F> bool guarded(Link& link, F&& f) noexcept;
+
+  // A handler call: an exception closes only its own link (reactor_internal.hpp).
+  template <class F>
+  bool call_handler(Link& link, F&& f) noexcept;
 
   const ServerConfig& cfg_;
   Handler& handler_;
@@ -212,22 +232,15 @@ class Reactor {
   ReactorMetrics metrics_;
   std::unique_ptr<ChunkPool> pool_;
   std::unique_ptr<TimerWheel> timers_;
-  std::unique_ptr<Slab> slab_;
+  LinkTable links_;
   MpscRing<Command> commands_;
-  std::vector<std::unique_ptr<SpscRing<InboundMessage>>> handoff_;  // one per worker
-  std::atomic<bool> handoff_space_{false};
-  std::atomic<std::uint64_t> handoff_pops_{0};  // seq_cst: pairs with the space request
-  std::vector<LinkId> handoff_waiting_;   // links paused by a full hand-off ring or their quota
-  // Per link slot (workers mode): the ring's push count after the link's
-  // last message, and how many it pushed since it last had none waiting.
-  std::vector<std::uint64_t> handoff_last_;
-  std::vector<std::uint32_t> handoff_run_;
-  std::vector<LinkId> ready_;             // links with more to read
-  std::vector<LinkId> dirty_;             // links with output to flush
+  Handoff handoff_;
+  std::vector<LinkId> read_again_;        // links with more to read
+  std::vector<LinkId> flush_list_;        // links with output to flush at the turn's end
   std::vector<LinkId> pool_waiting_;      // links waiting for a receive chunk
   std::vector<Link*> closed_;             // freed at the end of the turn
-  std::vector<Link*> lingering_;          // closed, the kernel still holds their requests
-  std::vector<SendQueue*> queue_cache_;
+  std::vector<Link*> kernel_held_;        // closed; the kernel still holds their requests
+  SendQueueCache queues_;
   std::vector<Session*> session_cache_;   // sessions of links at rest, reused
   std::vector<std::byte> mask_scratch_;   // client frames are masked here
   std::unique_ptr<IpLimiter> own_ip_limiter_;  // a reactor without a server

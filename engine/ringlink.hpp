@@ -60,7 +60,8 @@
 //   PayloadRef    engine/payload.hpp        shared, reference-counted bytes (encode once, send many)
 //   MetricsSnapshot, CloseReason            engine/metrics.hpp
 //   Opcode, close_code                      protocol/frame.hpp
-//   ConnectRequest, SocketAddress, resolve_address   client links (Server::connect)
+//   ConnectRequest engine/connect_request.hpp  a client link to open (Server::connect); SocketAddress,
+//                 resolve_address in engine/socket.hpp
 //   ringlink::config::*                     the compile-time flags this library was built with
 //
 // Threads, in one paragraph: each reactor thread owns its links; Handler
@@ -75,6 +76,7 @@
 // they may change between versions.
 #pragma once
 
+#include "engine/connect_request.hpp"
 #include "engine/handler.hpp"
 #include "engine/link.hpp"
 #include "engine/metrics.hpp"

@@ -59,7 +59,7 @@ int Server::start() {
   for (unsigned i = 0; i < n; ++i) reactors_.push_back(std::make_unique<Reactor>(i, cfg_, handler_, this));
   // Workers' wake-up state exists before any reactor runs: a reactor hands
   // off (and notifies a worker) as soon as its first message arrives.
-  const unsigned worker_count = cfg_.inbound_mode == InboundMode::workers ? (cfg_.workers == 0 ? 1 : cfg_.workers) : 0;
+  const unsigned worker_count = cfg_.worker_threads();
   for (unsigned i = 0; i < worker_count; ++i) workers_.push_back(std::make_unique<Worker>());
 
   // Each reactor opens its backend and pools on its own thread (mimalloc
@@ -111,7 +111,7 @@ void Server::stop(std::chrono::milliseconds deadline) {
 SendResult Server::send(LinkId id, std::span<const std::byte> payload, Opcode op) {
   if (id.reactor() >= reactors_.size() || !reactors_[id.reactor()]->alive(id)) return SendResult::closed;
   PayloadRef p = PayloadRef::allocate(payload.size());
-  if (!p && !payload.empty()) return SendResult::dropped;
+  if (!p && !payload.empty()) return SendResult::not_posted;
   if (!payload.empty()) std::memcpy(p.data(), payload.data(), payload.size());
   return send(id, std::move(p), op);
 }
@@ -129,7 +129,7 @@ SendResult Server::send(LinkId id, PayloadRef payload, Opcode op) {
   c.id = id;
   c.op = op;
   c.payload = std::move(payload);
-  return r.post(std::move(c)) ? SendResult::queued : SendResult::dropped;
+  return r.post(std::move(c)) ? SendResult::queued : SendResult::not_posted;
 }
 
 bool Server::close(LinkId id, std::uint16_t code) {
@@ -156,30 +156,26 @@ PayloadRef Server::make_frame_payload(std::span<const std::byte> payload, Opcode
 }
 
 std::size_t Server::broadcast(std::span<const LinkId> ids, std::span<const std::byte> payload, Opcode op) {
-  PayloadRef p = make_frame_payload(payload, op);
-  if (!p && !payload.empty()) return 0;
-  auto shared_ids = std::make_shared<const std::vector<LinkId>>(ids.begin(), ids.end());
-  std::size_t reached = 0;
-  for (auto& r : reactors_) {
-    Command c;
-    c.kind = Command::Kind::broadcast_ids;
-    c.op = op;
-    c.payload = p;
-    c.ids = shared_ids;
-    if (r->post(std::move(c))) ++reached;
-  }
-  return reached;
+  return post_broadcast(std::make_shared<const std::vector<LinkId>>(ids.begin(), ids.end()), payload, op);
 }
 
 std::size_t Server::broadcast_all(std::span<const std::byte> payload, Opcode op) {
+  return post_broadcast(nullptr, payload, op);
+}
+
+// One frame, encoded once, to every reactor: each sends it to its own links
+// among `ids` (all of them when null). Returns how many reactors took it.
+std::size_t Server::post_broadcast(std::shared_ptr<const std::vector<LinkId>> ids, std::span<const std::byte> payload,
+                                   Opcode op) {
   PayloadRef p = make_frame_payload(payload, op);
   if (!p && !payload.empty()) return 0;
   std::size_t reached = 0;
   for (auto& r : reactors_) {
     Command c;
-    c.kind = Command::Kind::broadcast_all;
+    c.kind = Command::Kind::broadcast;
     c.op = op;
     c.payload = p;
+    c.ids = ids;
     if (r->post(std::move(c))) ++reached;
   }
   return reached;

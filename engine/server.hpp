@@ -75,8 +75,8 @@ class Server {
   //            once the queue empties; the caller is not told. Choose
   //            close_slow, or size max_queued_bytes, when cross-thread
   //            replies must not be skipped (docs/backpressure.md).
-  //   dropped  not posted: the reactor's command ring is full (or memory ran
-  //            out). Retry later; a worker thread may sleep and retry.
+  //   not_posted  the reactor's command ring is full (or memory ran out):
+  //            nothing was sent. Retry later; a worker thread may sleep and retry.
   //   closed   the id is stale, invalid or the link is closed.
   // Never backpressured: the link's queue lives on another thread.
   [[nodiscard]] SendResult send(LinkId id, std::span<const std::byte> payload, Opcode op = Opcode::binary);
@@ -139,6 +139,8 @@ class Server {
  private:
   struct Worker;
   void worker_main(unsigned index);
+  std::size_t post_broadcast(std::shared_ptr<const std::vector<LinkId>> ids, std::span<const std::byte> payload,
+                             Opcode op);
 
   ServerConfig cfg_;
   Handler& handler_;

@@ -44,6 +44,10 @@ struct ServerConfig {
   InboundMode inbound_mode = InboundMode::inline_handler;
   InboundPolicy inbound_policy = InboundPolicy::pause;
   unsigned workers = 0;               // worker threads for InboundMode::workers (0: 1)
+  // The worker threads that run: `workers` (at least 1) in InboundMode::workers, else none.
+  unsigned worker_threads() const noexcept {
+    return inbound_mode == InboundMode::workers ? (workers == 0 ? 1 : workers) : 0;
+  }
   // Policy pause: most messages one link may have waiting in its worker's
   // ring; past it that link alone pauses, so a flooding link cannot queue
   // the other links' messages behind thousands of its own. 0: no quota.

@@ -38,12 +38,14 @@ inline constexpr std::uint32_t max_reactors = 256;
 
 // What send() did with a frame. The caller must look at it ([[nodiscard]]).
 enum class SendResult : std::uint8_t {
-  queued,         // written or queued; it will be sent unless the link closes
-  backpressured,  // refused: the link's send queue is over its byte cap or
-                  // slot count (policy reject); retry after on_drain
-  dropped,        // accepted by dropping older queued frames (drop_oldest),
-                  // or refused because the cross-thread command ring was full
-  closed,         // the link is closing or gone (or the id is stale)
+  queued,                 // written or queued; it will be sent unless the link closes
+  backpressured,          // refused: the link's send queue is over its byte cap or
+                          // slot count (policy reject); retry after on_drain
+  queued_dropping_older,  // Link::send under drop_oldest: queued, after older
+                          // unsent frames were dropped to make room
+  not_posted,             // Server::send: not handed to the reactor (its command
+                          // ring is full, or memory ran out); nothing was sent
+  closed,                 // the link is closing or gone (or the id is stale)
 };
 // "queued", "backpressured", ...: a static string (any thread).
 const char* to_string(SendResult r) noexcept;

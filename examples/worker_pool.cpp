@@ -48,7 +48,7 @@ class Workers : public ringlink::Handler {
     std::reverse(payload.begin(), payload.end());
     for (;;) {
       const ringlink::SendResult r = server_->send(id, payload, op);  // copies payload
-      if (r != ringlink::SendResult::dropped) break;  // queued, or closed: the link is gone
+      if (r != ringlink::SendResult::not_posted) break;  // queued, or closed: the link is gone
       retries_.fetch_add(1, std::memory_order_relaxed);
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }

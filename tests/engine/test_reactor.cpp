@@ -116,6 +116,7 @@ TEST(ReactorTimers, PingThenPongTimeout) {
   ServerConfig cfg;
   cfg.ping_interval_ms = 1000;
   cfg.pong_timeout_ms = 500;
+  cfg.close_timeout_ms = 100;
   Echo h;
   Harness t(cfg, h);
   RawClient silent, alive;
@@ -133,6 +134,14 @@ TEST(ReactorTimers, PingThenPongTimeout) {
   t.pump();
   EXPECT_FALSE(silent.readable());
   t.advance(20);
+  // No pong: the silent link is told why (1011), then given close_timeout.
+  auto bye = t.next_frame(silent);
+  ASSERT_TRUE(bye);
+  EXPECT_EQ(bye->opcode, 8);
+  ASSERT_GE(bye->payload.size(), 2u);
+  EXPECT_EQ((static_cast<unsigned>(bye->payload[0]) << 8) | static_cast<unsigned>(bye->payload[1]), 1011u);
+  EXPECT_EQ(t.reactor().metrics().closes[static_cast<int>(CloseReason::ping_timeout)].get(), 0u);
+  t.advance(101);
   EXPECT_TRUE(t.eof(silent));
   EXPECT_EQ(t.reactor().metrics().closes[static_cast<int>(CloseReason::ping_timeout)].get(), 1u);
   ASSERT_TRUE(alive.send_text("still"));

@@ -314,7 +314,7 @@ TEST(Server, BackpressureDropOldest) {
       for (std::uint32_t i = 0; i < 2000; ++i) {
         auto p = seq_payload(i, 4096);
         SendResult r = l.send(p);
-        if (r == SendResult::dropped) dropped++;
+        if (r == SendResult::queued_dropping_older) dropped++;
         if (r != SendResult::backpressured) sent++;
       }
     }

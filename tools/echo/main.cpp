@@ -178,9 +178,9 @@ class EchoHandler : public ringlink::Handler {
       server_->broadcast_all(payload, op);
       return;
     }
-    // dropped: the owning reactor's command ring is full. It empties on the
+    // not_posted: the owning reactor's command ring is full. It empties on the
     // reactor's next turn, so wait a little and retry rather than lose it.
-    while (server_->send(id, payload, op) == ringlink::SendResult::dropped && !stopping_.load()) {
+    while (server_->send(id, payload, op) == ringlink::SendResult::not_posted && !stopping_.load()) {
       send_retries_.fetch_add(1, std::memory_order_relaxed);
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }

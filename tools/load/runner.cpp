@@ -260,8 +260,8 @@ SendResult LoadRunner::send_data(Conn& c, ThreadState& t, std::uint64_t intended
       t.w_bytes_out += size;
     }
     if (c.link != nullptr && c.link->queued_bytes() > 0) ++t.partial_writes;
-  } else if (r == SendResult::dropped) {
-    ++t.send_failures;  // the masking copy found no memory
+  } else if (r == SendResult::queued_dropping_older) {
+    ++t.send_failures;  // queued, but older unsent messages were dropped
     t.errors.add();
   }
   return r;

@@ -1,0 +1,27 @@
+// ConnectRequest: what Server::connect needs to open a client link.
+//
+//   ringlink::ConnectRequest req;
+//   resolve_address("127.0.0.1", 8080, req.address);   // engine/socket.hpp
+//   req.host_header = "127.0.0.1:8080";
+//   req.path = "/chat";
+//   server.connect(req);   // on_open, or on_connect_failed, follows
+#pragma once
+
+#include <string>
+
+#include "engine/socket.hpp"
+
+namespace ringlink {
+
+struct ConnectRequest {
+  SocketAddress address;
+  bool has_source = false;
+  SocketAddress source;           // local address to bind (spreads source ports)
+  std::string host_header;        // Host value
+  std::string path = "/";
+  std::string origin;
+  std::string protocols;          // Sec-WebSocket-Protocol offer, comma-separated
+  void* user_data = nullptr;      // becomes Link::user_data()
+};
+
+}  // namespace ringlink

@@ -1,0 +1,246 @@
+// Bytes coming in: where the backend reads to, what it received, chunks
+// held while a link is paused, the read side's end, and pausing itself.
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "engine/reactor_internal.hpp"
+
+namespace ringlink {
+
+std::span<std::byte> Reactor::read_target(Link& l) noexcept {
+  if (l.paused() || l.closed()) return {};
+  const std::size_t cap = pool_->chunk_size();
+  if (l.rbuf_ == nullptr) {
+    l.rbuf_ = pool_->acquire();
+    if (l.rbuf_ == nullptr) {
+      metrics_.pool_exhausted.add();
+      pause(l, Link::p_pool);
+      if (!l.has(Link::f_in_pool_wait)) {
+        if (!push_nothrow(pool_waiting_, l.id())) {
+          out_of_memory(l);
+          return {};
+        }
+        l.set(Link::f_in_pool_wait);
+      }
+      return {};
+    }
+    l.rstart_ = l.rlen_ = 0;
+  }
+  if (l.rlen_ == 0) l.rstart_ = 0;
+  // Move a held partial frame to the front when little room is left behind it.
+  if (l.rstart_ > 0 && cap - (l.rstart_ + l.rlen_) < 2048) {
+    std::memmove(l.rbuf_, l.rbuf_ + l.rstart_, l.rlen_);
+    l.rstart_ = 0;
+  }
+  const std::size_t used = l.rstart_ + l.rlen_;
+  assert(used < cap && "a held partial frame always fits in a chunk");
+  if (used >= cap) return {};
+  return {l.rbuf_ + used, cap - used};
+}
+
+void Reactor::on_readable(Link& l, bool hangup) noexcept {
+  l.set(Link::f_readable);
+  if (hangup) l.set(Link::f_hangup);
+  if (l.paused() || l.closed()) return;
+  const std::uint64_t key = l.id().raw();
+  const bool more = backend_.read_pass(*this, l, l.fd_, l.has(Link::f_hangup));
+  if (link_for(key) != &l) return;  // closed while reading
+  if (more) {
+    mark_ready(l);
+  } else if (!l.paused()) {
+    l.clear(Link::f_readable);
+  }
+}
+
+// epoll read into read_target(), i.e. right after the held bytes: `data`
+// is where they landed.
+bool Reactor::on_received(Link& l, std::byte*, std::size_t n) noexcept {
+  l.rlen_ += static_cast<std::uint32_t>(n);
+  l.last_rx_ms_ = ms32();
+  if (l.has(Link::f_write_shut)) {  // lingering after our close: discard
+    l.rlen_ = 0;
+    return true;
+  }
+  process_input(l);
+  if (l.closed()) return false;
+  if (l.rlen_ == 0) release_rbuf(l);
+  return !l.paused();
+}
+
+// A completion backend hands over a chunk it filled (n bytes from its start);
+// the reactor owns it from here. Returns false when the link cannot take more
+// now (paused or closed): the backend stops receiving for it.
+bool Reactor::on_received_buffer(Link& l, std::byte* chunk, std::size_t n) noexcept {
+  l.last_rx_ms_ = ms32();
+  if (l.has(Link::f_write_shut)) {  // lingering after our close: discard
+    pool_->release(chunk);
+    return true;
+  }
+  if (l.paused() || (l.aux_ != nullptr && !l.aux_->pending.empty())) {
+    stash(l, chunk, 0, static_cast<std::uint32_t>(n));
+    l.set(Link::f_readable);  // resume() re-arms the receive
+    return false;
+  }
+  feed_chunk(l, chunk, 0, static_cast<std::uint32_t>(n));
+  if (l.closed()) return false;
+  if (l.paused()) {
+    l.set(Link::f_readable);
+    return false;
+  }
+  return true;
+}
+
+// Keeps a chunk for when the link resumes. Without memory for that, the
+// bytes cannot be kept in order: the link ends (and the chunk goes back).
+void Reactor::stash(Link& l, std::byte* chunk, std::uint32_t offset, std::uint32_t length) noexcept {
+  LinkAux* aux = aux_of(l);
+  if (aux == nullptr || !push_nothrow(aux->pending, LinkAux::Pending{chunk, offset, length})) {
+    pool_->release(chunk);
+    out_of_memory(l);
+  }
+}
+
+// Takes `length` bytes at chunk + offset as the next input of the link. With
+// nothing held the chunk becomes the link's buffer (no copy); behind a held
+// partial frame the bytes are appended to it, as much as fits at a time.
+void Reactor::feed_chunk(Link& l, std::byte* chunk, std::uint32_t offset, std::uint32_t length) noexcept {
+  while (length > 0) {
+    if (l.rlen_ == 0) {
+      release_rbuf(l);
+      l.rbuf_ = chunk;
+      l.rstart_ = offset;
+      l.rlen_ = length;
+      process_input(l);
+      if (!l.closed() && l.rlen_ == 0) release_rbuf(l);
+      return;
+    }
+    const std::span<std::byte> target = read_target(l);
+    if (target.empty()) {  // paused
+      stash(l, chunk, offset, length);
+      return;
+    }
+    const auto k = static_cast<std::uint32_t>(std::min<std::size_t>(length, target.size()));
+    std::memcpy(target.data(), chunk + offset, k);
+    offset += k;
+    length -= k;
+    l.rlen_ += k;
+    process_input(l);
+    if (l.closed()) break;
+    if (l.paused()) {
+      if (length > 0) {
+        stash(l, chunk, offset, length);
+        return;
+      }
+      break;
+    }
+  }
+  if (!l.closed() && l.rlen_ == 0) release_rbuf(l);
+  pool_->release(chunk);
+}
+
+// Feeds chunks stashed while the link was paused, until it pauses again.
+void Reactor::drain_pending(Link& l) noexcept {
+  if (l.aux_ == nullptr || l.aux_->pending.empty()) return;
+  std::vector<LinkAux::Pending> queue;
+  queue.swap(l.aux_->pending);
+  std::size_t i = 0;
+  while (i < queue.size() && !l.paused() && !l.closed()) {
+    feed_chunk(l, queue[i].chunk, queue[i].offset, queue[i].length);
+    ++i;
+  }
+  if (l.closed()) {
+    for (; i < queue.size(); ++i) pool_->release(queue[i].chunk);
+    return;
+  }
+  // Paused again: what feed_chunk stashed comes first, then the rest.
+  if (i < queue.size()) {
+    try {
+      l.aux_->pending.insert(l.aux_->pending.end(), queue.begin() + static_cast<std::ptrdiff_t>(i), queue.end());
+    } catch (const std::bad_alloc&) {
+      for (; i < queue.size(); ++i) pool_->release(queue[i].chunk);
+      out_of_memory(l);
+      return;
+    }
+  }
+  trim_aux(l);
+}
+
+void Reactor::on_read_end(Link& l, int err) noexcept {
+  if (l.closed()) return;
+  if (err != 0) {
+    // A closing link keeps the cause it was closing for.
+    const CloseReason why = l.is(LinkState::closing) ? l.close_reason_ : CloseReason::io_error;
+    abort_link(l, why, close_code::abnormal, err);
+    return;
+  }
+  if (!backend_.inline_sends()) {
+    // A completion backend reports the FIN as soon as it is read, maybe
+    // ahead of input the link has not taken yet (paused): take that first;
+    // the receive re-armed at resume() reports the FIN again.
+    if (l.paused() || (l.aux_ != nullptr && !l.aux_->pending.empty())) {
+      l.set(Link::f_readable);
+      return;
+    }
+    // Replies to the last messages may still sit in the queue, due at the
+    // turn's end: write them now, before the socket goes.
+    if (l.sendq_ != nullptr && !l.sendq_->empty() && !l.has(Link::f_send_busy)) {
+      flush(l, true);
+      if (l.closed()) return;
+    }
+  }
+  if (l.is(LinkState::closing)) {
+    abort_link(l, l.close_reason_, l.close_code_);
+    return;
+  }
+  if (l.is(LinkState::handshaking) && !l.has(Link::f_client)) metrics_.handshakes_failed.add();
+  abort_link(l, CloseReason::peer_eof, close_code::abnormal);
+}
+
+void Reactor::release_rbuf(Link& l) noexcept {
+  if (l.rbuf_ == nullptr) return;
+  pool_->release(l.rbuf_);
+  l.rbuf_ = nullptr;
+  l.rstart_ = l.rlen_ = 0;
+}
+
+void Reactor::process_input(Link& l) noexcept {
+  if (l.is(LinkState::handshaking)) {
+    const bool opened = l.has(Link::f_client) ? verify_upgrade(l) : serve_upgrade(l);
+    if (!opened) return;
+  }
+  if (l.is(LinkState::open) || l.is(LinkState::closing)) process_frames(l);
+  if (l.session_ != nullptr && l.is(LinkState::open) && l.session_->at_rest()) {
+    drop_session(l.session_);  // between messages: the next byte starts a fresh one
+    l.session_ = nullptr;
+  }
+}
+
+void Reactor::pause(Link& l, Link::Pause why) noexcept {
+  if (!l.paused()) {
+    metrics_.paused_links.add();
+    metrics_.read_pauses.add();
+  }
+  l.paused_ |= why;
+}
+
+void Reactor::resume(Link& l, Link::Pause why) noexcept {
+  if ((l.paused_ & why) == 0) return;
+  l.paused_ &= static_cast<std::uint8_t>(~why);
+  if (!l.paused()) {
+    metrics_.paused_links.sub();
+    // The edge for bytes already waiting was spent while paused.
+    mark_ready(l);
+  }
+}
+
+void Reactor::mark_ready(Link& l) noexcept {
+  if (l.has(Link::f_in_ready)) return;
+  if (!push_nothrow(read_again_, l.id())) {
+    out_of_memory(l);
+    return;
+  }
+  l.set(Link::f_in_ready);
+}
+
+}  // namespace ringlink

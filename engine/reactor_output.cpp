@@ -1,0 +1,248 @@
+// Bytes going out: frames built (and masked, on client links), admitted by
+// the queueing policy, written at once when nothing waits, else queued and
+// flushed as one gather write; the backend's reports of what left.
+#include <cerrno>
+#include <cstring>
+
+#include "engine/reactor_internal.hpp"
+#include "protocol/codec.hpp"
+
+namespace ringlink {
+
+void Reactor::fill_mask(MaskKey& key) noexcept {
+  const std::uint64_t r = rng_();
+  std::memcpy(key.data(), &r, key.size());
+}
+
+SendResult Reactor::send_frame(Link& l, Opcode op, std::span<const std::byte> payload, PayloadRef shared) noexcept {
+  const bool control = is_control(static_cast<std::uint8_t>(op));
+  if (!l.is(LinkState::open) && !(control && l.is(LinkState::closing))) return SendResult::closed;
+  if (control && payload.size() > max_control_payload) payload = payload.first(max_control_payload);
+  FrameHeader h;
+  h.fin = true;
+  h.opcode = static_cast<std::uint8_t>(op);
+  h.payload_length = payload.size();
+  std::array<std::byte, max_frame_header> hdr;
+  std::size_t hl = 0;
+  if (l.has(Link::f_client)) {
+    // Client frames are masked with a fresh key, so the payload is copied:
+    // into a reused scratch buffer, from which enqueue() copies only what the
+    // socket did not take at once.
+    h.masked = true;
+    fill_mask(h.mask);
+    try {
+      mask_scratch_.resize(payload.size());
+    } catch (const std::bad_alloc&) {
+      out_of_memory(l);
+      return SendResult::closed;
+    }
+    if (!payload.empty()) {
+      std::memcpy(mask_scratch_.data(), payload.data(), payload.size());
+      apply_mask(std::span<std::byte>(mask_scratch_), h.mask, 0);
+    }
+    payload = std::span<const std::byte>(mask_scratch_);
+    shared.reset();
+  }
+  if (shared && shared.frame_header_len() != 0 && !l.has(Link::f_client)) {
+    hl = shared.frame_header_len();
+    std::memcpy(hdr.data(), shared.frame_header_storage().data(), hl);
+  } else {
+    FrameEncoder enc;
+    hl = enc.encode_header(std::span<std::byte, max_frame_header>(hdr), h);
+  }
+  const SendResult r = enqueue(l, std::span<const std::byte>(hdr.data(), hl), payload, std::move(shared), control);
+  if (mask_scratch_.capacity() > (1u << 20)) std::vector<std::byte>().swap(mask_scratch_);  // after a huge message
+  if (!control && (r == SendResult::queued || r == SendResult::queued_dropping_older)) metrics_.messages_out.add();
+  return r;
+}
+
+void Reactor::send_close_frame(Link& l, std::uint16_t code, std::string_view reason) noexcept {
+  std::array<std::byte, max_control_payload> body;
+  const std::uint16_t wire = code == close_code::no_status ? code : sendable_or_normal(code);
+  const std::size_t n = write_close_payload(std::span<std::byte, max_control_payload>(body), wire, reason);
+  (void)send_frame(l, Opcode::close, std::span<const std::byte>(body.data(), n), {});
+}
+
+void Reactor::send_http(Link& l, std::string_view bytes) noexcept {
+  (void)enqueue(l, {}, std::as_bytes(std::span<const char>(bytes.data(), bytes.size())), {}, true);
+}
+
+SendResult Reactor::enqueue(Link& l, std::span<const std::byte> header, std::span<const std::byte> payload,
+                            PayloadRef shared, bool control) noexcept {
+  const std::size_t total = header.size() + payload.size();
+  // A completion backend sends at the end of the turn, so a burst within one
+  // turn (cross-thread commands, a handler sending many frames) would meet
+  // the slot cap before anything left. Half full with nothing in flight:
+  // write synchronously now, as epoll would have.
+  if (!backend_.inline_sends() && l.sendq_ != nullptr && l.sendq_->count() >= SendQueue::slots / 2 &&
+      !l.has_any(Link::f_send_busy | Link::f_drain_wanted | Link::f_close_after_flush) && l.fd_ >= 0) {
+    flush(l, true);
+    if (l.closed()) return SendResult::closed;
+  }
+  const SendResult result = admit(l, total, control);
+  if (result == SendResult::backpressured || result == SendResult::closed) return result;
+
+  std::size_t written = 0;
+  if ((l.sendq_ == nullptr || l.sendq_->empty()) && !l.has_any(Link::f_want_write | Link::f_send_busy) &&
+      backend_.inline_sends() && l.fd_ >= 0) {
+    // Nothing queued: write now and queue only what is left.
+    written = write_now(l, header, payload);
+    if (l.closed()) return SendResult::closed;
+    if (written == total) return result;
+    l.set(Link::f_want_write);
+  }
+
+  if (l.sendq_ == nullptr) l.sendq_ = queues_.acquire();
+  if (l.sendq_ == nullptr) {
+    out_of_memory(l);
+    return SendResult::closed;
+  }
+  if (l.sendq_->full()) {
+    // Only control frames get here: a peer that never reads while provoking
+    // pongs. Nothing more can be queued without unbounded memory.
+    abort_link(l, CloseReason::slow_consumer, close_code::policy_violation);
+    return SendResult::closed;
+  }
+  if (!l.sendq_->push(header, payload, std::move(shared), control, written)) {
+    out_of_memory(l);
+    return SendResult::closed;
+  }
+  metrics_.queued_bytes.add(total - written);
+  metrics_.queued_bytes_high_water.raise_to(metrics_.queued_bytes.get());
+  if (!l.has_any(Link::f_want_write | Link::f_send_busy)) mark_flush(l);
+  return result;
+}
+
+// The outbound policy, when a data frame does not fit the link's queue.
+// Control frames are always admitted: no policy may refuse a pong or close.
+SendResult Reactor::admit(Link& l, std::size_t total, bool control) noexcept {
+  SendQueue* q = l.sendq_;
+  if (control || q == nullptr || q->empty() || q->fits_data(total, cfg_.max_queued_bytes)) return SendResult::queued;
+  switch (cfg_.outbound_policy) {
+    case OutboundPolicy::reject:
+      break;
+    case OutboundPolicy::close_slow:
+      // What the peer has not read yet is dropped now (a frame already
+      // partly written must finish, or the stream would break), so the
+      // slow link holds no memory while its close waits to go out.
+      count_dropped(q->drop_unsent([](std::uint32_t) { return true; }));
+      send_close_and_wait(l, cfg_.close_slow_code, "slow consumer", CloseReason::slow_consumer);
+      return SendResult::closed;
+    case OutboundPolicy::drop_oldest:
+      // Oldest first, until the new frame fits.
+      count_dropped(q->drop_unsent([&](std::uint32_t frames_left) {
+        return q->bytes() + total > cfg_.max_queued_bytes || frames_left >= SendQueue::data_slots;
+      }));
+      if (q->fits_data(total, cfg_.max_queued_bytes)) return SendResult::queued_dropping_older;
+      break;
+  }
+  l.set(Link::f_drain_wanted);
+  metrics_.send_backpressured.add();
+  return SendResult::backpressured;
+}
+
+void Reactor::count_dropped(const SendQueue::Dropped& d) noexcept {
+  metrics_.queued_bytes.sub(d.bytes);
+  metrics_.send_dropped.add(d.frames);
+}
+
+// One write of a frame while nothing is queued; returns the bytes taken
+// (the link is closed when the write failed).
+std::size_t Reactor::write_now(Link& l, std::span<const std::byte> header, std::span<const std::byte> payload) noexcept {
+  iovec iov[2];
+  msghdr msg{};
+  msg.msg_iov = iov;
+  if (!header.empty()) iov[msg.msg_iovlen++] = {const_cast<std::byte*>(header.data()), header.size()};
+  if (!payload.empty()) iov[msg.msg_iovlen++] = {const_cast<std::byte*>(payload.data()), payload.size()};
+  const ssize_t r = msg.msg_iovlen > 0 ? backend_.send(l.id().raw(), l.fd_, msg) : 0;
+  if (r < 0 && r != -EAGAIN) {
+    abort_link(l, CloseReason::io_error, close_code::abnormal);
+    return 0;
+  }
+  const std::size_t written = r > 0 ? static_cast<std::size_t>(r) : 0;
+  metrics_.bytes_out.add(written);
+  return written;
+}
+
+void Reactor::mark_flush(Link& l) noexcept {
+  if (l.has(Link::f_in_flush)) return;
+  if (!push_nothrow(flush_list_, l.id())) {
+    out_of_memory(l);
+    return;
+  }
+  l.set(Link::f_in_flush);
+}
+
+void Reactor::on_writable(Link& l) noexcept {
+  l.clear(Link::f_want_write);
+  flush(l);
+}
+
+void Reactor::flush(Link& l, bool now) noexcept {
+  while (l.sendq_ != nullptr && !l.sendq_->empty() && !l.closed() &&
+         !l.has_any(Link::f_want_write | Link::f_send_busy)) {
+    SendQueue& q = *l.sendq_;
+    const SendQueue::Gather g = q.gather();
+    const ssize_t r = now ? backend_.send_now(l.id().raw(), l.fd_, g.msg)
+                          : backend_.send(l.id().raw(), l.fd_, g.msg, g.large);
+    if (now && (r == -EAGAIN || (r >= 0 && static_cast<std::size_t>(r) < g.want))) {
+      if (r > 0) after_sent(l, static_cast<std::size_t>(r));
+      mark_flush(l);  // the rest goes the backend's way at the turn's end
+      return;
+    }
+    if (r == -EINPROGRESS) {  // a completion backend took it: on_sent() follows
+      q.set_in_flight(g.frames);
+      l.set(Link::f_send_busy);
+      return;
+    }
+    if (r == -EAGAIN) {
+      l.set(Link::f_want_write);
+      return;
+    }
+    if (r < 0) {
+      abort_link(l, CloseReason::io_error, close_code::abnormal);
+      return;
+    }
+    after_sent(l, static_cast<std::size_t>(r));
+    if (static_cast<std::size_t>(r) < g.want) {
+      l.set(Link::f_want_write);
+      return;
+    }
+  }
+}
+
+void Reactor::after_sent(Link& l, std::size_t n) noexcept {
+  metrics_.bytes_out.add(n);
+  SendQueue* q = l.sendq_;
+  if (q == nullptr) return;
+  const std::uint64_t before = q->bytes();
+  const bool emptied = q->consume(n);
+  metrics_.queued_bytes.sub(before - q->bytes());
+  if (!emptied) return;
+  queues_.release(q);
+  l.sendq_ = nullptr;
+  if (l.has(Link::f_close_after_flush)) {
+    half_close_and_linger(l);
+    return;
+  }
+  if (l.has(Link::f_drain_wanted) && l.is(LinkState::open)) {
+    l.clear(Link::f_drain_wanted);
+    call_handler(l, [&] { handler_.on_drain(l); });
+  }
+}
+
+// A completion backend's send finished: res bytes left, or -errno.
+void Reactor::on_sent(Link& l, ssize_t res) noexcept {
+  l.clear(Link::f_send_busy);
+  if (l.sendq_ != nullptr) l.sendq_->set_in_flight(0);
+  if (res < 0) {
+    abort_link(l, CloseReason::io_error, close_code::abnormal, static_cast<int>(res));
+    return;
+  }
+  after_sent(l, static_cast<std::size_t>(res));
+  // The rest (a short send, or frames queued meanwhile) leaves at the end of
+  // this turn, with every other link's sends, in one submission.
+  if (!l.closed() && l.sendq_ != nullptr && !l.sendq_->empty()) mark_flush(l);
+}
+
+}  // namespace ringlink

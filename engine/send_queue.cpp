@@ -1,0 +1,107 @@
+#include "engine/send_queue.hpp"
+
+#include <cstring>
+#include <new>
+
+namespace ringlink {
+
+bool SendQueue::push(std::span<const std::byte> header, std::span<const std::byte> payload, PayloadRef shared,
+                     bool control, std::size_t written) noexcept {
+  if (full()) return false;
+  SendFrame& f = at(count_);
+  if (shared) {
+    f.payload = std::move(shared);
+  } else if (!payload.empty()) {
+    f.payload = PayloadRef::allocate(payload.size());
+    if (!f.payload) return false;
+    std::memcpy(f.payload.data(), payload.data(), payload.size());
+  } else {
+    f.payload.reset();
+  }
+  f.header_len = static_cast<std::uint8_t>(header.size());
+  if (!header.empty()) std::memcpy(f.header.data(), header.data(), header.size());
+  f.length = static_cast<std::uint32_t>(payload.size());
+  f.written = static_cast<std::uint32_t>(written);
+  f.control = control ? 1 : 0;
+  ++count_;
+  bytes_ += header.size() + payload.size() - written;
+  return true;
+}
+
+SendQueue::Gather SendQueue::gather() noexcept {
+  std::size_t cnt = 0;
+  std::size_t want = 0;
+  bool large = false;
+  const std::uint32_t frames = std::min<std::uint32_t>(count_, config::send_batch);
+  for (std::uint32_t i = 0; i < frames; ++i) {
+    SendFrame& f = at(i);
+    std::size_t skip = f.written;
+    if (skip < f.header_len) {
+      iov_[cnt++] = {f.header.data() + skip, f.header_len - skip};
+      want += f.header_len - skip;
+      skip = 0;
+    } else {
+      skip -= f.header_len;
+    }
+    if (f.length > skip) {
+      iov_[cnt++] = {f.payload.data() + skip, f.length - skip};
+      want += f.length - skip;
+      if (config::zc_threshold > 0 && f.length - skip >= config::zc_threshold) large = true;
+    }
+  }
+  msg_ = msghdr{};
+  msg_.msg_iov = iov_.data();
+  msg_.msg_iovlen = cnt;
+  return Gather{msg_, want, frames, large};
+}
+
+bool SendQueue::consume(std::size_t n) noexcept {
+  while (n > 0 && count_ > 0) {
+    SendFrame& f = at(0);
+    const std::size_t left = f.total() - f.written;
+    if (n < left) {
+      f.written += static_cast<std::uint32_t>(n);
+      bytes_ -= n;
+      return false;
+    }
+    n -= left;
+    bytes_ -= left;
+    f.payload.reset();
+    head_ = (head_ + 1) & (slots - 1);
+    --count_;
+  }
+  return count_ == 0;
+}
+
+void SendQueue::clear() noexcept {
+  for (std::uint32_t i = 0; i < count_; ++i) at(i).payload.reset();
+  head_ = count_ = in_flight_ = 0;
+  bytes_ = 0;
+}
+
+SendQueueCache::~SendQueueCache() {
+  for (SendQueue* q : cache_) delete q;
+}
+
+SendQueue* SendQueueCache::acquire() noexcept {
+  if (!cache_.empty()) {
+    SendQueue* q = cache_.back();
+    cache_.pop_back();
+    return q;
+  }
+  return new (std::nothrow) SendQueue{};
+}
+
+void SendQueueCache::release(SendQueue* q) noexcept {
+  q->clear();
+  if (cache_.size() < keep) {
+    try {
+      cache_.push_back(q);
+      return;
+    } catch (const std::bad_alloc&) {
+    }
+  }
+  delete q;
+}
+
+}  // namespace ringlink

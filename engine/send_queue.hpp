@@ -1,0 +1,140 @@
+// SendQueue: one link's bounded queue of outgoing frames, and the gather
+// list that writes them. A frame is its header bytes kept beside a
+// reference to its payload, so a gather write sends both without joining
+// them, and a broadcast payload is shared, never copied.
+//
+//   SendQueue& q = ...;
+//   q.push(header, payload, shared, control, written_inline);
+//   SendQueue::Gather g = q.gather();           // iovecs of what is unsent
+//   ssize_t n = sendmsg(fd, &g.msg, ...);
+//   q.consume(n);                               // frames fully sent leave
+//
+// No I/O, metrics or policy here: the reactor decides when a queue is full,
+// what to drop and what a short write means.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/payload.hpp"
+#include "protocol/frame.hpp"
+#include "ringlink_config.hpp"
+
+namespace ringlink {
+
+struct SendFrame {
+  PayloadRef payload;
+  std::uint32_t written = 0;      // bytes of header + payload already sent
+  std::uint32_t length = 0;       // payload bytes
+  std::array<std::byte, max_frame_header> header{};
+  std::uint8_t header_len = 0;
+  std::uint8_t control = 0;       // never dropped by a policy
+  std::uint32_t total() const noexcept { return header_len + length; }
+};
+
+class SendQueue {
+ public:
+  static constexpr std::uint32_t slots = config::send_ring_slots;
+  // Data frames may fill all but a few slots, which stay free for control
+  // frames (pong, close) that no policy may refuse.
+  static constexpr std::uint32_t data_slots = slots > 4 ? slots - 2 : slots;
+
+  std::uint32_t count() const noexcept { return count_; }
+  bool empty() const noexcept { return count_ == 0; }
+  std::uint64_t bytes() const noexcept { return bytes_; }       // unsent bytes
+  bool full() const noexcept { return count_ >= slots; }
+  // Would a data frame of `total` bytes pass the byte cap and the data slots?
+  bool fits_data(std::size_t total, std::uint64_t max_bytes) const noexcept {
+    return bytes_ + total <= max_bytes && count_ < data_slots;
+  }
+  SendFrame& at(std::uint32_t i) noexcept { return frames_[(head_ + i) & (slots - 1)]; }
+
+  // Appends a frame of which `written` bytes already left. The payload is
+  // `shared` when given, else copied. False when the copy's memory is not
+  // to be had or every slot is taken (nothing is queued then).
+  [[nodiscard]] bool push(std::span<const std::byte> header, std::span<const std::byte> payload, PayloadRef shared,
+                          bool control, std::size_t written) noexcept;
+
+  // Drops data frames not yet started, oldest first, while
+  // should_drop(frames that would be left) says so; control frames, frames
+  // in flight and a frame partly written stay, in order.
+  struct Dropped {
+    std::uint32_t frames = 0;
+    std::uint64_t bytes = 0;
+  };
+  template <class F>
+  Dropped drop_unsent(F&& should_drop) noexcept;
+
+  // The gather list of up to config::send_batch frames from the front. It
+  // lives in the queue: a completion backend reads it after the call.
+  struct Gather {
+    msghdr& msg;
+    std::size_t want;       // bytes it covers
+    std::uint32_t frames;   // frames it reaches into
+    bool large;             // holds a payload of at least zc_threshold bytes
+  };
+  Gather gather() noexcept;
+
+  // `n` bytes left from the front; returns true when the queue emptied.
+  bool consume(std::size_t n) noexcept;
+
+  // Frames a completion backend is sending: they stay put until it reports.
+  std::uint32_t in_flight() const noexcept { return in_flight_; }
+  void set_in_flight(std::uint32_t frames) noexcept { in_flight_ = frames; }
+
+  // Empties the queue, letting go of every payload.
+  void clear() noexcept;
+
+ private:
+  std::array<SendFrame, slots> frames_{};
+  std::uint32_t head_ = 0;
+  std::uint32_t count_ = 0;
+  std::uint32_t in_flight_ = 0;
+  std::uint64_t bytes_ = 0;
+  std::array<iovec, config::send_batch * 2> iov_{};
+  msghdr msg_{};
+};
+
+template <class F>
+SendQueue::Dropped SendQueue::drop_unsent(F&& should_drop) noexcept {
+  Dropped d;
+  std::uint32_t kept = 0;
+  const std::uint32_t n = count_;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    SendFrame& f = at(i);
+    if (i >= in_flight_ && !f.control && f.written == 0 && should_drop(kept + (n - i))) {
+      bytes_ -= f.total();
+      ++d.frames;
+      d.bytes += f.total();
+      f.payload.reset();
+      continue;
+    }
+    if (kept != i) at(kept) = std::move(f);
+    ++kept;
+  }
+  count_ = kept;
+  return d;
+}
+
+// Queues come and go with bursts, so a reactor keeps a few for reuse: idle
+// links hold none.
+class SendQueueCache {
+ public:
+  SendQueueCache() = default;
+  SendQueueCache(const SendQueueCache&) = delete;
+  SendQueueCache& operator=(const SendQueueCache&) = delete;
+  ~SendQueueCache();
+  SendQueue* acquire() noexcept;   // null when out of memory
+  void release(SendQueue* q) noexcept;
+
+ private:
+  static constexpr std::size_t keep = 64;
+  std::vector<SendQueue*> cache_;
+};
+
+}  // namespace ringlink
