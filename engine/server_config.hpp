@@ -31,8 +31,12 @@ struct ServerConfig {
   // Timeouts in milliseconds; 0 disables.
   std::uint32_t handshake_timeout_ms = 10'000;  // TCP accept -> complete upgrade
   std::uint32_t idle_timeout_ms = 0;            // no message from the peer -> close 1001
-  std::uint32_t ping_interval_ms = 0;           // quiet this long -> we send a ping
-  std::uint32_t pong_timeout_ms = 10'000;       // ...and close if nothing arrives after it
+  // Keepalive: a peer whose machine vanished (no FIN, no RST) is otherwise
+  // held forever. Quiet this long -> we send a ping; nothing back within
+  // pong_timeout -> close 1011, and the socket goes after close_timeout: a
+  // dead link is gone within 25 + 20 + 5 = 50 s. Busy links never ping.
+  std::uint32_t ping_interval_ms = 25'000;
+  std::uint32_t pong_timeout_ms = 20'000;
   std::uint32_t close_timeout_ms = 5'000;       // our close frame -> peer's reply or TCP close
 
   // Outbound: per-link cap on queued bytes; slot count is the send_ring_slots flag.

@@ -151,6 +151,38 @@ TEST(ReactorTimers, PingThenPongTimeout) {
   EXPECT_EQ(t.reactor().links_open(), 1u);
 }
 
+// The defaults alone find a peer whose machine vanished (no FIN, no RST):
+// ping after 25 s of quiet, close 1011 after 20 s more, socket gone 5 s
+// later; 50 s in all, within the minute. A peer that answers stays.
+TEST(ReactorTimers, DefaultKeepaliveEndsVanishedPeerWithinAMinute) {
+  ServerConfig cfg;
+  ASSERT_GT(cfg.ping_interval_ms, 0u);
+  ASSERT_LE(cfg.ping_interval_ms + cfg.pong_timeout_ms + cfg.close_timeout_ms, 60'000u);
+  Echo h;
+  Harness t(cfg, h);
+  RawClient vanished, alive;
+  ASSERT_TRUE(t.open(vanished));
+  ASSERT_TRUE(t.open(alive));
+  t.advance(cfg.ping_interval_ms - 1);
+  t.pump();
+  EXPECT_FALSE(vanished.readable());
+  t.advance(1);
+  auto ping = t.next_frame(vanished);
+  auto ping2 = t.next_frame(alive);
+  ASSERT_TRUE(ping && ping2);
+  EXPECT_EQ(ping->opcode, 9);
+  ASSERT_TRUE(alive.send(10, ping2->payload));
+  t.pump();
+  t.advance(cfg.pong_timeout_ms);
+  auto bye = t.next_frame(vanished);
+  ASSERT_TRUE(bye);
+  EXPECT_EQ(bye->opcode, 8);
+  t.advance(cfg.close_timeout_ms);
+  EXPECT_TRUE(t.eof(vanished));
+  EXPECT_EQ(t.reactor().metrics().closes[static_cast<int>(CloseReason::ping_timeout)].get(), 1u);
+  EXPECT_EQ(t.reactor().links_open(), 1u);
+}
+
 // Slowloris: one byte of the request per 100 ms. The handshake timeout ends
 // it with 408 while another link is served as usual.
 TEST(ReactorTimers, SlowlorisGets408) {

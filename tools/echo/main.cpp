@@ -36,7 +36,7 @@ struct Options {
   std::size_t max_message = ringlink::config::max_message_size;
   bool broadcast = false;
   std::uint32_t idle_timeout_ms = 0;
-  std::uint32_t ping_interval_ms = 0;
+  std::uint32_t ping_interval_ms = ringlink::ServerConfig{}.ping_interval_ms;  // 0: no keepalive
   std::string port_file;
   unsigned workers = 0;                 // 0: echo inline on the reactor thread
   std::uint32_t business_delay_us = 0;  // worker time per message while slow
