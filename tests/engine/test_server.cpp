@@ -15,12 +15,11 @@
 #include <vector>
 
 #include "engine/server.hpp"
-#include "tests/engine/raw_client.hpp"
+#include "tests/wire_client.hpp"
 
 using namespace std::chrono_literals;
 using namespace ringlink;
-using ringlink::test::RawClient;
-using ringlink::test::RawFrame;
+using ringlink::wire::WireConn;
 
 namespace {
 
@@ -37,13 +36,13 @@ bool eventually(Pred p, std::chrono::milliseconds limit = kWait) {
   return p();
 }
 
-std::vector<std::byte> seq_payload(std::uint32_t seq, std::size_t size) {
-  std::vector<std::byte> b(std::max<std::size_t>(size, 4));
+wire::Bytes seq_payload(std::uint32_t seq, std::size_t size) {
+  wire::Bytes b(std::max<std::size_t>(size, 4));
   std::memcpy(b.data(), &seq, 4);
-  for (std::size_t i = 4; i < b.size(); ++i) b[i] = std::byte(static_cast<unsigned char>(seq + i));
+  for (std::size_t i = 4; i < b.size(); ++i) b[i] = static_cast<std::uint8_t>(seq + i);
   return b;
 }
-std::uint32_t seq_of(const std::vector<std::byte>& b) {
+std::uint32_t seq_of(const wire::Bytes& b) {
   std::uint32_t s = 0;
   std::memcpy(&s, b.data(), 4);
   return s;
@@ -85,7 +84,7 @@ TEST(Server, EchoesAllLengthFormsAndFragments) {
   EchoHandler h;
   Server s(test_config(2), h);
   ASSERT_EQ(s.start(), 0);
-  RawClient c;
+  WireConn c;
   ASSERT_EQ(c.open(s.port()), 101);
   for (std::size_t n : {0u, 1u, 125u, 126u, 127u, 65535u, 65536u, 200000u}) {
     auto p = seq_payload(static_cast<std::uint32_t>(n), n);
@@ -97,9 +96,9 @@ TEST(Server, EchoesAllLengthFormsAndFragments) {
     EXPECT_EQ(f->payload, p) << n;
   }
   // Three fragments with a ping in between.
-  auto a = test::bytes_of("frag-"), b = test::bytes_of("men"), d = test::bytes_of("ted");
+  auto a = wire::bytes("frag-"), b = wire::bytes("men"), d = wire::bytes("ted");
   ASSERT_TRUE(c.send(1, a, false));
-  ASSERT_TRUE(c.send(9, test::bytes_of("p")));
+  ASSERT_TRUE(c.send(9, wire::bytes("p")));
   ASSERT_TRUE(c.send(0, b, false));
   ASSERT_TRUE(c.send(0, d, true));
   auto pong = c.read_frame();
@@ -124,7 +123,7 @@ TEST(Server, HandlerExceptionClosesOnlyThatLink) {
   EchoHandler h;
   Server s(test_config(1), h);
   ASSERT_EQ(s.start(), 0);
-  RawClient bad, good;
+  WireConn bad, good;
   ASSERT_EQ(bad.open(s.port()), 101);
   ASSERT_EQ(good.open(s.port()), 101);
   ASSERT_TRUE(bad.send_text("boom"));
@@ -145,20 +144,20 @@ TEST(Server, ProtocolErrorsCloseWithTheRightCode) {
   EchoHandler h;
   Server s(test_config(1), h);
   ASSERT_EQ(s.start(), 0);
-  struct Case { std::vector<std::byte> bytes; std::uint16_t code; CloseReason reason; };
-  std::vector<std::byte> bad_utf8 = {std::byte(0xC0), std::byte(0xAF)};
+  struct Case { wire::Bytes bytes; std::uint16_t code; CloseReason reason; };
+  const wire::Bytes bad_utf8 = {0xC0, 0xAF};
   std::vector<Case> cases = {
-      {RawClient::frame(1, bad_utf8), 1007, CloseReason::invalid_utf8},
-      {RawClient::frame(2, test::bytes_of("x"), true, /*mask=*/false), 1002, CloseReason::protocol_error},
-      {RawClient::frame(3, {}), 1002, CloseReason::protocol_error},
-      {RawClient::frame(0, test::bytes_of("x")), 1002, CloseReason::protocol_error},
+      {wire::frame(1, bad_utf8), 1007, CloseReason::invalid_utf8},
+      {wire::frame(2, wire::bytes("x"), true, /*mask=*/false), 1002, CloseReason::protocol_error},
+      {wire::frame(3, {}), 1002, CloseReason::protocol_error},
+      {wire::frame(0, wire::bytes("x")), 1002, CloseReason::protocol_error},
   };
-  RawClient bystander;
+  WireConn bystander;
   ASSERT_EQ(bystander.open(s.port()), 101);
   for (auto& tc : cases) {
-    RawClient c;
+    WireConn c;
     ASSERT_EQ(c.open(s.port()), 101);
-    ASSERT_TRUE(c.write_bytes(tc.bytes.data(), tc.bytes.size()));
+    ASSERT_TRUE(c.write(tc.bytes));
     auto f = c.read_frame();
     ASSERT_TRUE(f);
     EXPECT_EQ(f->opcode, 8);
@@ -167,14 +166,14 @@ TEST(Server, ProtocolErrorsCloseWithTheRightCode) {
   }
   // Oversized: a header announcing more than max_message_size.
   {
-    RawClient c;
+    WireConn c;
     ASSERT_EQ(c.open(s.port()), 101);
     // The header and one payload byte: the decoder reports a frame once
     // payload arrives, and the session refuses it before reading the rest.
-    std::byte hdr[15] = {std::byte(0x82), std::byte(0xFF)};
+    std::uint8_t hdr[15] = {0x82, 0xFF};
     const std::uint64_t len = config::max_message_size + 1;
-    for (int i = 0; i < 8; ++i) hdr[2 + i] = std::byte((len >> (56 - 8 * i)) & 0xFF);
-    ASSERT_TRUE(c.write_bytes(hdr, sizeof hdr));
+    for (int i = 0; i < 8; ++i) hdr[2 + i] = static_cast<std::uint8_t>(len >> (56 - 8 * i));
+    ASSERT_TRUE(c.write(hdr));
     auto f = c.read_frame();
     ASSERT_TRUE(f);
     EXPECT_EQ(f->close_code(), 1009);
@@ -203,37 +202,37 @@ TEST(Server, RefusesBadUpgradesWithTheirStatus) {
   Server s(cfg, h);
   ASSERT_EQ(s.start(), 0);
   {
-    RawClient c;
+    WireConn c;
     EXPECT_EQ(c.open(s.port(), "/private", "Origin: https://good.example\r\n"), 401);
   }
   {
-    RawClient c;
+    WireConn c;
     EXPECT_EQ(c.open(s.port(), "/", "Origin: https://evil.example\r\n"), 403);
   }
   {
-    RawClient c;
+    WireConn c;
     EXPECT_EQ(c.open(s.port(), "/", "Origin: https://good.example\r\n"), 101);
   }
   {
-    RawClient c;
+    WireConn c;
     ASSERT_TRUE(c.connect(s.port()));
-    ASSERT_TRUE(c.write_all("POST / HTTP/1.1\r\nHost: x\r\n\r\n"));
-    EXPECT_EQ(c.read_status(), 405);
+    ASSERT_TRUE(c.write("POST / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_EQ(c.read_head(), 405);
   }
   {
-    RawClient c;
+    WireConn c;
     ASSERT_TRUE(c.connect(s.port()));
-    ASSERT_TRUE(c.write_all("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    ASSERT_TRUE(c.write("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"));
-    EXPECT_EQ(c.read_status(), 426);
-    EXPECT_NE(c.last_head().find("Sec-WebSocket-Version: 13"), std::string::npos);
+    EXPECT_EQ(c.read_head(), 426);
+    EXPECT_NE(c.head().find("Sec-WebSocket-Version: 13"), std::string::npos);
   }
   {
-    RawClient c;
+    WireConn c;
     ASSERT_TRUE(c.connect(s.port()));
     std::string big = "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(config::max_header_bytes, 'a') + "\r\n\r\n";
-    ASSERT_TRUE(c.write_all(big.substr(0, config::max_header_bytes + 100)));
-    EXPECT_EQ(c.read_status(), 431);
+    ASSERT_TRUE(c.write(big.substr(0, config::max_header_bytes + 100)));
+    EXPECT_EQ(c.read_head(), 431);
   }
   auto m = s.snapshot();
   EXPECT_EQ(m.links_refused, 2u);
@@ -252,7 +251,7 @@ TEST(Server, BackpressureRejectThenDrain) {
     void push(Link& l, int limit) {
       for (int i = 0; i < limit; ++i) {
         auto p = seq_payload(sent.load(), 4096);
-        SendResult r = l.send(p);
+        SendResult r = l.send(std::as_bytes(std::span(p)));
         max_queued = std::max(max_queued.load(), l.queued_bytes());
         if (r == SendResult::backpressured) {
           backpressured++;
@@ -276,7 +275,7 @@ TEST(Server, BackpressureRejectThenDrain) {
   cfg.max_queued_bytes = 256 * 1024;
   Server s(cfg, h);
   ASSERT_EQ(s.start(), 0);
-  RawClient c;
+  WireConn c;
   c.set_recv_buffer(4096);
   ASSERT_EQ(c.open(s.port()), 101);
   // Settled: the last send was refused and no drain followed it.
@@ -313,7 +312,7 @@ TEST(Server, BackpressureDropOldest) {
     void on_open(Link& l) override {
       for (std::uint32_t i = 0; i < 2000; ++i) {
         auto p = seq_payload(i, 4096);
-        SendResult r = l.send(p);
+        SendResult r = l.send(std::as_bytes(std::span(p)));
         if (r == SendResult::dropped) dropped++;
         if (r != SendResult::backpressured) sent++;
       }
@@ -324,7 +323,7 @@ TEST(Server, BackpressureDropOldest) {
   cfg.outbound_policy = OutboundPolicy::drop_oldest;
   Server s(cfg, h);
   ASSERT_EQ(s.start(), 0);
-  RawClient c;
+  WireConn c;
   c.set_recv_buffer(4096);
   ASSERT_EQ(c.open(s.port()), 101);
   ASSERT_TRUE(eventually([&] { return h.sent.load() == 2000; }));
@@ -354,7 +353,7 @@ TEST(Server, BackpressureCloseSlowConsumer) {
     void on_open(Link& l) override {
       for (int i = 0; i < 4000; ++i) {
         auto p = seq_payload(static_cast<std::uint32_t>(i), 4096);
-        if (l.send(p) == SendResult::closed) {
+        if (l.send(std::as_bytes(std::span(p))) == SendResult::closed) {
           closed_result++;
           return;
         }
@@ -369,7 +368,7 @@ TEST(Server, BackpressureCloseSlowConsumer) {
   cfg.close_timeout_ms = 300;
   Server s(cfg, h);
   ASSERT_EQ(s.start(), 0);
-  RawClient c;
+  WireConn c;
   c.set_recv_buffer(4096);
   ASSERT_EQ(c.open(s.port()), 101);
   ASSERT_TRUE(eventually([&] { return h.closed_result.load() == 1; }));
@@ -409,7 +408,7 @@ TEST(Server, HandoffQuotaKeepsAFloodFromQueueingOthersBehindIt) {
   cfg.handoff_quota = 8;
   Server s(cfg, h);
   ASSERT_EQ(s.start(), 0);
-  RawClient flood, quiet;
+  WireConn flood, quiet;
   ASSERT_EQ(flood.open(s.port()), 101);
   ASSERT_EQ(quiet.open(s.port()), 101);
   constexpr int n = 300;
@@ -443,7 +442,7 @@ TEST(Server, LosslessInboundHandoffPausesReading) {
   cfg.workers = 1;
   Server s(cfg, h);
   ASSERT_EQ(s.start(), 0);
-  RawClient c;
+  WireConn c;
   ASSERT_EQ(c.open(s.port()), 101);
   constexpr std::uint32_t n = 20000;
   std::thread writer([&] {
@@ -474,9 +473,9 @@ TEST(Server, CrossThreadSendsAndBroadcast) {
   Server s(test_config(2), h);
   ASSERT_EQ(s.start(), 0);
   constexpr int links = 4, threads = 4, per_thread = 200;
-  std::vector<std::unique_ptr<RawClient>> clients;
+  std::vector<std::unique_ptr<WireConn>> clients;
   for (int i = 0; i < links; ++i) {
-    clients.push_back(std::make_unique<RawClient>());
+    clients.push_back(std::make_unique<WireConn>());
     ASSERT_EQ(clients.back()->open(s.port()), 101);
   }
   ASSERT_TRUE(eventually([&] { return h.opened.load() == links; }));
@@ -485,6 +484,7 @@ TEST(Server, CrossThreadSendsAndBroadcast) {
     std::lock_guard g(h.m);
     ids = h.ids;
   }
+  const std::string_view all = "all", some = "some";
   std::vector<std::thread> senders;
   std::atomic<int> rejected{0};
   for (int t = 0; t < threads; ++t) {
@@ -494,8 +494,8 @@ TEST(Server, CrossThreadSendsAndBroadcast) {
           auto r = s.send_text(id, "t" + std::to_string(t));
           if (r != SendResult::queued) rejected++;
         }
-        if (i % 50 == 0) s.broadcast_all(test::bytes_of("all"), Opcode::text);
-        if (i % 50 == 25) s.broadcast(ids, test::bytes_of("some"), Opcode::text);
+        if (i % 50 == 0) s.broadcast_all(std::as_bytes(std::span(all)), Opcode::text);
+        if (i % 50 == 25) s.broadcast(ids, std::as_bytes(std::span(some)), Opcode::text);
       }
     });
   }
@@ -520,14 +520,14 @@ TEST(Server, StaleLinkIdIsDetected) {
   ASSERT_EQ(s.start(), 0);
   LinkId old;
   {
-    RawClient c;
+    WireConn c;
     ASSERT_EQ(c.open(s.port()), 101);
     ASSERT_TRUE(eventually([&] { return h.opened.load() == 1; }));
     std::lock_guard g(h.m);
     old = h.ids[0];
   }
   ASSERT_TRUE(eventually([&] { return h.closed.load() == 1; }));
-  RawClient c2;
+  WireConn c2;
   ASSERT_EQ(c2.open(s.port()), 101);
   ASSERT_TRUE(eventually([&] { return h.opened.load() == 2; }));
   LinkId fresh;
@@ -552,7 +552,7 @@ TEST(Server, GracefulStopDeliversQueuedMessages) {
   EchoHandler h;
   Server s(test_config(1), h);
   ASSERT_EQ(s.start(), 0);
-  RawClient c;
+  WireConn c;
   c.set_recv_buffer(4096);
   ASSERT_EQ(c.open(s.port()), 101);
   ASSERT_TRUE(eventually([&] { return h.opened.load() == 1; }));
@@ -564,7 +564,7 @@ TEST(Server, GracefulStopDeliversQueuedMessages) {
   std::uint32_t queued = 0;
   for (std::uint32_t i = 0; i < 300; ++i) {
     auto p = seq_payload(i, 1000);
-    if (s.send(id, p) == SendResult::queued) ++queued;
+    if (s.send(id, std::as_bytes(std::span(p))) == SendResult::queued) ++queued;
   }
   std::thread stopper([&] { s.stop(5s); });
   std::uint32_t got = 0;
@@ -645,18 +645,18 @@ TEST(Server, MetricsEndpointSpeaksPrometheus) {
   cfg.metrics_endpoint = true;
   Server s(cfg, h);
   ASSERT_EQ(s.start(), 0);
-  RawClient ws;
+  WireConn ws;
   ASSERT_EQ(ws.open(s.port()), 101);
   ASSERT_TRUE(ws.send_text("count me"));
   ASSERT_TRUE(ws.read_frame());
 
-  RawClient http;
+  WireConn http;
   ASSERT_TRUE(http.connect(s.port()));
-  ASSERT_TRUE(http.write_all("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
-  ASSERT_EQ(http.read_status(), 200);
-  EXPECT_NE(http.last_head().find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
+  ASSERT_TRUE(http.write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(http.read_head(), 200);
+  EXPECT_NE(http.head().find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
   std::string body;
-  std::byte buf[4096];
+  std::uint8_t buf[4096];
   while (http.read_exact(buf, 1, 2000)) body.push_back(static_cast<char>(buf[0]));
 
   std::map<std::string, std::string> type_of;
@@ -734,7 +734,7 @@ TEST(Server, InboundDropNewestAndClosePolicies) {
     cfg.workers = 1;
     Server s(cfg, h);
     ASSERT_EQ(s.start(), 0);
-    RawClient c;
+    WireConn c;
     ASSERT_EQ(c.open(s.port()), 101);
     const int n = static_cast<int>(config::recv_ring_slots) + 200;  // more than the ring holds
     for (int i = 0; i < n; ++i) ASSERT_TRUE(c.send_binary(seq_payload(static_cast<std::uint32_t>(i), 16)));
@@ -766,13 +766,13 @@ TEST(Server, PerIpConnectionLimit) {
   cfg.max_links_per_ip = 3;
   Server s(cfg, h);
   ASSERT_EQ(s.start(), 0);
-  std::vector<std::unique_ptr<RawClient>> open;
+  std::vector<std::unique_ptr<WireConn>> open;
   for (int i = 0; i < 3; ++i) {
-    open.push_back(std::make_unique<RawClient>());
+    open.push_back(std::make_unique<WireConn>());
     ASSERT_EQ(open.back()->open(s.port()), 101);
   }
   {
-    RawClient extra;
+    WireConn extra;
     EXPECT_EQ(extra.open(s.port()), 429);
     EXPECT_TRUE(extra.wait_eof());
   }
@@ -786,7 +786,7 @@ TEST(Server, PerIpConnectionLimit) {
   ASSERT_TRUE(open.back()->read_frame());
   open.pop_back();
   ASSERT_TRUE(eventually([&] { return s.snapshot().links_open == 2; }));
-  RawClient again;
+  WireConn again;
   EXPECT_EQ(again.open(s.port()), 101);
   EXPECT_EQ(s.snapshot().links_refused, 1u);
   s.stop(500ms);
