@@ -1,5 +1,5 @@
 // Blocking TCP connect to 127.0.0.1 with TCP_NODELAY, for the raw test
-// clients (tests/engine/raw_client.hpp, tests/conformance/wire_client.hpp).
+// client (tests/wire_client.hpp).
 #pragma once
 
 #include <arpa/inet.h>

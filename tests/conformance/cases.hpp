@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/conformance/wire_client.hpp"
+#include "tests/wire_client.hpp"
 
 namespace ringlink::conformance {
 

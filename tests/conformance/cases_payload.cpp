@@ -106,6 +106,7 @@ Case utf8_case(std::string id, std::string title, Bytes seq, int way) {
   return {std::move(id), std::move(title), [seq = std::move(seq), way](std::uint16_t port) {
             WireConn c;
             if (c.open(port) != 101) return Result{Verdict::failed, "upgrade failed"};
+            c.start_reader();
             const std::size_t bad = utf8_first_bad(seq);
             const bool valid = bad == std::string::npos;
             const Expect e = valid ? echo_text(seq) : fails1007();
@@ -183,6 +184,7 @@ std::vector<Case> utf8_cases() {
     out.push_back({"6.4." + std::to_string(i + 1), "invalid UTF-8 in 3 fragments: fail at the 2nd", [p](std::uint16_t port) {
                      WireConn c;
                      if (c.open(port) != 101) return Result{Verdict::failed, "upgrade failed"};
+                     c.start_reader();
                      c.write(frame(TEXT, p.a, false));
                      std::this_thread::sleep_for(std::chrono::milliseconds(20));
                      return fail_fast(c, frame(CONT, p.b, false), frame(CONT, p.c), fails1007());
@@ -194,6 +196,7 @@ std::vector<Case> utf8_cases() {
                    [p](std::uint16_t port) {
                      WireConn c;
                      if (c.open(port) != 101) return Result{Verdict::failed, "upgrade failed"};
+                     c.start_reader();
                      const Bytes f = frame(TEXT, concat({p.a, p.b, p.c}));
                      const std::size_t h = f.size() - p.a.size() - p.b.size() - p.c.size();
                      const auto cut1 = f.begin() + static_cast<std::ptrdiff_t>(h + p.a.size());

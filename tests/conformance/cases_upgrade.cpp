@@ -2,12 +2,8 @@
 // status is exact, the response says `Connection: close` (426 also
 // `Sec-WebSocket-Version: 13`) and the server closes TCP; a late TCP close is
 // NON-STRICT.
-#include <poll.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <string>
 
 #include "tests/conformance/cases.hpp"
@@ -29,19 +25,6 @@ std::string lower(std::string s) {
 }
 
 bool has_header(const std::string& head, std::string_view line) { return lower(head).find(lower(std::string(line))) != std::string::npos; }
-
-// Reads until the server closes TCP; false on timeout.
-bool drain_to_eof(int fd, int timeout_ms) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  char buf[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-    if (::recv(fd, buf, sizeof buf, 0) <= 0) return true;
-  }
-}
 
 const std::string kKey = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
 const std::string kAccept = "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -78,8 +61,8 @@ Case refuses(std::string id, std::string title, std::string req, int status, std
             if (got != status) return Result{Verdict::failed, "status " + std::to_string(got) + ", want " + std::to_string(status)};
             if (!has_header(c.head(), "Connection: close")) return Result{Verdict::failed, "no Connection: close"};
             if (!must_have.empty() && !has_header(c.head(), must_have)) return Result{Verdict::failed, "missing " + must_have};
-            if (!drain_to_eof(c.fd(), 1000)) {
-              if (!drain_to_eof(c.fd(), 5000)) return Result{Verdict::failed, "no TCP close after the refusal"};
+            if (!c.wait_eof(1000)) {
+              if (!c.wait_eof(5000)) return Result{Verdict::failed, "no TCP close after the refusal"};
               return Result{Verdict::non_strict, "TCP closed late"};
             }
             return Result{Verdict::ok, {}};

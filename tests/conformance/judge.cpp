@@ -201,6 +201,7 @@ Result run_simple(std::uint16_t port, const std::function<void(WireConn&)>& send
   WireConn c;
   const int status = c.open(port);
   if (status != 101) return {Verdict::failed, "upgrade answered " + std::to_string(status)};
+  c.start_reader();
   send(c);
   return judge(c, e);
 }

@@ -21,7 +21,7 @@
 
 #include "engine/log.hpp"
 #include "engine/server.hpp"
-#include "tests/engine/raw_client.hpp"
+#include "tests/wire_client.hpp"
 
 using namespace ringlink;
 
@@ -40,7 +40,7 @@ ServerConfig two_reactors() {
 
 // True when one upgrade and one echo went through.
 bool echo_once(std::uint16_t port) {
-  test::RawClient c;
+  wire::WireConn c;
   if (c.open(port) != 101) return false;
   if (!c.send_text("through the fallback")) return false;
   auto f = c.read_frame(5000);

@@ -15,10 +15,10 @@
 #include <thread>
 #include <vector>
 
-#include "tests/engine/raw_client.hpp"
+#include "tests/wire_client.hpp"
 
 using namespace std::chrono_literals;
-using ringlink::test::RawClient;
+using ringlink::wire::WireConn;
 
 namespace {
 
@@ -68,20 +68,20 @@ TEST(FdLimit, FloodPastNofileKeepsServingAndResumes) {
   ASSERT_NE(port, 0) << slurp(child.err_path);
 
   // Fill the server up: keep opening until an upgrade does not complete.
-  std::vector<std::unique_ptr<RawClient>> open;
+  std::vector<std::unique_ptr<WireConn>> open;
   for (int i = 0; i < 60; ++i) {
-    auto c = std::make_unique<RawClient>();
+    auto c = std::make_unique<WireConn>();
     ASSERT_TRUE(c->send_upgrade(port));
-    if (c->read_status(300) != 101) break;  // accepted by the kernel, not by the server
+    if (c->read_head(300) != 101) break;  // accepted by the kernel, not by the server
     open.push_back(std::move(c));
   }
   ASSERT_GT(open.size(), 10u);
   ASSERT_LT(open.size(), 60u) << "the fd limit did not bite";
 
   // More connections wait in the backlog while the server is out of fds.
-  std::vector<std::unique_ptr<RawClient>> waiting;
+  std::vector<std::unique_ptr<WireConn>> waiting;
   for (int i = 0; i < 5; ++i) {
-    waiting.push_back(std::make_unique<RawClient>());
+    waiting.push_back(std::make_unique<WireConn>());
     ASSERT_TRUE(waiting.back()->send_upgrade(port));
   }
   std::this_thread::sleep_for(500ms);
@@ -99,7 +99,7 @@ TEST(FdLimit, FloodPastNofileKeepsServingAndResumes) {
     open.back()->wait_eof(2000);
     open.pop_back();
   }
-  for (auto& c : waiting) EXPECT_EQ(c->read_status(3000), 101);
+  for (auto& c : waiting) EXPECT_EQ(c->read_head(3000), 101);
 
   open.clear();  // closing our ends lets the graceful stop finish at once
   waiting.clear();

@@ -9,10 +9,10 @@
 
 #include "engine/clock.hpp"
 #include "engine/reactor.hpp"
-#include "tests/engine/raw_client.hpp"
+#include "tests/wire_client.hpp"
 
 using namespace ringlink;
-using ringlink::test::RawClient;
+using ringlink::wire::WireConn;
 
 namespace {
 
@@ -44,16 +44,16 @@ class Harness {
     }
     return p() ? max_turns : -1;
   }
-  bool open(RawClient& c, std::string_view path = "/") {
+  bool open(WireConn& c, std::string_view path = "/") {
     if (!c.send_upgrade(port_, path)) return false;
     if (pump_until([&] { return c.readable(); }) < 0) return false;
-    return c.read_status(100) == 101;
+    return c.read_head(100) == 101;
   }
-  std::optional<test::RawFrame> next_frame(RawClient& c) {
+  std::optional<wire::RxFrame> next_frame(WireConn& c) {
     if (pump_until([&] { return c.readable(); }, 2000) < 0) return std::nullopt;
     return c.read_frame(100);
   }
-  bool eof(RawClient& c) {
+  bool eof(WireConn& c) {
     if (pump_until([&] { return c.readable(); }, 2000) < 0) return false;
     return c.wait_eof(100);
   }
@@ -93,7 +93,7 @@ TEST(ReactorTimers, IdleTimeoutCloses1001) {
   cfg.idle_timeout_ms = 1000;
   Echo h;
   Harness t(cfg, h);
-  RawClient c;
+  WireConn c;
   ASSERT_TRUE(t.open(c));
   t.advance(990);
   t.pump();
@@ -119,7 +119,7 @@ TEST(ReactorTimers, PingThenPongTimeout) {
   cfg.close_timeout_ms = 100;
   Echo h;
   Harness t(cfg, h);
-  RawClient silent, alive;
+  WireConn silent, alive;
   ASSERT_TRUE(t.open(silent));
   ASSERT_TRUE(t.open(alive));
   t.advance(1001);
@@ -190,18 +190,18 @@ TEST(ReactorTimers, SlowlorisGets408) {
   cfg.handshake_timeout_ms = 10'000;
   Echo h;
   Harness t(cfg, h);
-  RawClient other;
+  WireConn other;
   ASSERT_TRUE(t.open(other));
-  RawClient slow;
+  WireConn slow;
   ASSERT_TRUE(slow.connect(t.port()));
   // A request that never ends: one more byte of a header line each time.
   const std::string req = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + std::string(200, 'a');
   int status = 0;
   for (std::size_t i = 0; i < req.size() && status == 0; ++i) {
-    slow.write_all(std::string_view(req).substr(i, 1));
+    slow.write(std::string_view(req).substr(i, 1));
     t.advance(100);
     t.pump(1);
-    if (slow.readable()) status = slow.read_status(100);
+    if (slow.readable()) status = slow.read_head(100);
     if (i % 20 == 0) {
       ASSERT_TRUE(other.send_text("x"));
       auto f = t.next_frame(other);
@@ -219,7 +219,7 @@ TEST(ReactorTimers, CloseTimeout) {
   cfg.close_timeout_ms = 2000;
   Echo h;
   Harness t(cfg, h);
-  RawClient c;
+  WireConn c;
   ASSERT_TRUE(t.open(c));
   ASSERT_TRUE(c.send_text("close-me"));
   auto f = t.next_frame(c);
@@ -239,7 +239,7 @@ TEST(ReactorTimers, ApplicationTimer) {
   ServerConfig cfg;
   Echo h;
   Harness t(cfg, h);
-  RawClient c;
+  WireConn c;
   ASSERT_TRUE(t.open(c));
   ASSERT_TRUE(c.send_text("timer"));
   t.pump();
@@ -268,12 +268,12 @@ TEST(ReactorFairness, QuietLinkServedWithinTwoTurns) {
     }
   } h;
   Harness t(cfg, h);
-  RawClient flood, quiet;
+  WireConn flood, quiet;
   ASSERT_TRUE(t.open(flood));
   ASSERT_TRUE(t.open(quiet));
   // Fill the flood link's socket buffers without letting the reactor run.
-  std::vector<std::byte> payload(1000, std::byte{1});
-  const auto frame = RawClient::frame(2, payload);
+  const wire::Bytes payload(1000, 1);
+  const auto frame = wire::frame(2, payload);
   int flags = fcntl(flood.fd(), F_GETFL);
   fcntl(flood.fd(), F_SETFL, flags | O_NONBLOCK);
   std::size_t frames_written = 0;
@@ -301,7 +301,7 @@ TEST(ReactorRateLimit, PausesInsteadOfDropping) {
   cfg.rate_burst_messages = 5;
   Echo h;
   Harness t(cfg, h);
-  RawClient c;
+  WireConn c;
   ASSERT_TRUE(t.open(c));
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.send_text("m" + std::to_string(i)));
   t.pump(20);

@@ -5,7 +5,6 @@
 // that the link ends with the right counter and that what it held (links
 // open, receive chunks, queued bytes) is released.
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,7 +24,7 @@
 #include "engine/reactor.hpp"
 #include "engine/server.hpp"
 #include "engine/socket.hpp"
-#include "tests/conformance/wire_client.hpp"
+#include "tests/wire_client.hpp"
 
 using namespace ringlink;
 using namespace std::chrono_literals;
@@ -235,6 +234,7 @@ TEST(Fault, FirstConnectionAfterAnIdleSpellIsServed) {
   std::this_thread::sleep_for(600ms);   // nothing to do: the reactor sleeps without a timer
   WireConn c;
   EXPECT_EQ(c.open(s.port()), 101) << c.head();
+  c.start_reader();
   s.stop(1s);
 }
 
@@ -250,6 +250,7 @@ TEST(Fault, IdleTimeoutCountsFromTheLastMessage) {
   ASSERT_EQ(s.start(), 0);
   WireConn c;
   ASSERT_EQ(c.open(s.port()), 101);
+  c.start_reader();
   for (int i = 0; i < 3; ++i) {
     std::this_thread::sleep_for(600ms);
     ASSERT_TRUE(c.write(wire::frame(TEXT, wire::bytes("still here"))));
@@ -283,7 +284,7 @@ TEST(Fault, ResetAfterHandshakeTimeoutLeavesTheReactorHealthy) {
   }
   EXPECT_EQ(d.r().metrics().links_refused.get(), static_cast<std::uint64_t>(extra_n));
   for (auto& a : admitted) {
-    ASSERT_TRUE(d.pump_until([&] { pollfd p{a->fd(), POLLIN, 0}; return ::poll(&p, 1, 0) > 0; }, 20000));
+    ASSERT_TRUE(d.pump_until([&] { return a->readable(); }, 20000));
     ASSERT_EQ(a->read_head(1000), 408);
   }
   for (auto& a : admitted) reset_now(*a);
@@ -292,7 +293,7 @@ TEST(Fault, ResetAfterHandshakeTimeoutLeavesTheReactorHealthy) {
   WireConn b;
   ASSERT_TRUE(b.connect(d.port()));
   ASSERT_TRUE(b.write(wire::bytes(WireConn::upgrade_request())));
-  ASSERT_TRUE(d.pump_until([&] { pollfd p{b.fd(), POLLIN, 0}; return ::poll(&p, 1, 0) > 0; }, 20000));
+  ASSERT_TRUE(d.pump_until([&] { return b.readable(); }, 20000));
   EXPECT_EQ(b.read_head(1000), 101) << "a new connection after the resets was not upgraded";
 }
 
@@ -429,6 +430,7 @@ TEST(Fault, BadNeighboursDoNotDisturbAHealthyLink) {
   ASSERT_EQ(s.start(), 0);
   WireConn good;
   ASSERT_EQ(good.open(s.port()), 101);
+  good.start_reader();
 
   std::atomic<bool> stop{false}, bad_done{false};
   std::atomic<int> bad_links{0}, bad_ok{0};
@@ -442,6 +444,7 @@ TEST(Fault, BadNeighboursDoNotDisturbAHealthyLink) {
     for (int i = 0; !stop && i < 200; ++i) {
       WireConn c;
       if (c.open(s.port()) != 101) continue;
+      c.start_reader();
       ++bad_links;
       c.write(*kinds[i % 4]);
       const int at = c.wait_close_frame(5000);
@@ -500,6 +503,7 @@ TEST(Fault, GracefulStopUnderLoadLosesNothingSilently) {
     conns.push_back(std::make_unique<WireConn>());
     conns.back()->set_auto_close_reply(true);
     ASSERT_EQ(conns.back()->open(s.port()), 101);
+    conns.back()->start_reader();
   }
   ASSERT_TRUE(eventually([&] { return h.opened.load() == kLinks; }));
   std::vector<LinkId> ids;
@@ -643,6 +647,7 @@ TEST(Fault, HalfOpenHandshakeFloodPastTheLinkCap) {
   // Slots are free again: a real client is served.
   WireConn good;
   ASSERT_EQ(good.open(s.port()), 101);
+  good.start_reader();
   ASSERT_TRUE(good.write(wire::frame(TEXT, wire::bytes("served"))));
   ASSERT_TRUE(good.wait_frames(1, 5000));
   EXPECT_EQ(good.frames()[0].text(), "served");

@@ -1,16 +1,20 @@
 // Unit tests of ringlink-load's pieces: option parsing, the latency
-// histogram against a sorted reference, the message format and the sequence
-// tracker.
+// histogram against a sorted reference, the message format, the sequence
+// tracker and the JSON writer.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "tools/load/histogram.hpp"
+#include "tools/load/histogram_json.hpp"
+#include "tools/load/json_writer.hpp"
 #include "tools/load/message.hpp"
 #include "tools/load/options.hpp"
 #include "tools/load/report.hpp"
@@ -301,6 +305,55 @@ TEST(LoadMessage, DifferentMessagesHaveDifferentFiller) {
   rl::write_message(a, {1, 1, 0, 0}, false);
   rl::write_message(b, {1, 2, 0, 0}, false);
   EXPECT_FALSE(std::equal(a.begin() + 40, a.end(), b.begin() + 40));
+}
+
+// ---------------------------------------------------------------------------
+// JSON writer
+
+// What `write` puts in a file, as a string.
+template <class Write>
+std::string json_of(Write write) {
+  std::FILE* f = std::tmpfile();
+  if (f == nullptr) return "(no temporary file)";
+  rl::JsonWriter j(f);
+  write(j);
+  std::string out(static_cast<std::size_t>(std::ftell(f)), '\0');
+  std::rewind(f);
+  out.resize(std::fread(out.data(), 1, out.size(), f));
+  std::fclose(f);
+  return out;
+}
+
+TEST(LoadJson, CommasNestingAndNumberFormats) {
+  const std::string s = json_of([](rl::JsonWriter& j) {
+    j.open('{');
+    j.field("n", std::numeric_limits<std::uint64_t>::max());
+    j.field("x", 1234567.0);
+    j.field("small", 0.000123456789);
+    j.field("nan", std::nan(""));
+    j.field("inf", HUGE_VAL);
+    j.field("yes", true);
+    j.field("mode", "echo");
+    j.counts("by_code", {{1011, 1}, {1006, 3}});
+    j.counts("none", {});
+    j.key("list");
+    j.open('[');
+    j.value(std::uint64_t{1});
+    j.open('{');
+    j.close('}');
+    j.value(std::string("two"));
+    j.close(']');
+    j.close('}');
+  });
+  EXPECT_EQ(s,
+            "{\"n\":18446744073709551615,\"x\":1.23457e+06,\"small\":0.000123457,\"nan\":null,\"inf\":null,"
+            "\"yes\":true,\"mode\":\"echo\",\"by_code\":{\"1006\":3,\"1011\":1},\"none\":{},"
+            "\"list\":[1,{},\"two\"]}");
+}
+
+TEST(LoadJson, StringsAreEscaped) {
+  const std::string s = json_of([](rl::JsonWriter& j) { j.value(std::string("a\"b\\c\n\x01\x7f\xc3\xa9")); });
+  EXPECT_EQ(s, "\"a\\\"b\\\\c\\u000a\\u0001\x7f\xc3\xa9\"");
 }
 
 // ---------------------------------------------------------------------------

@@ -4,14 +4,15 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
+
+#include "tools/load/histogram_json.hpp"
+#include "tools/load/json_writer.hpp"
 
 namespace ringlink::load {
 namespace {
 
-constexpr double standard_percentiles[] = {50, 90, 99, 99.9, 99.99};
 constexpr std::size_t max_connection_lines = 20;
 
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
@@ -49,120 +50,7 @@ void print_map(std::FILE* out, const char* title, const std::map<int, std::uint6
   std::fprintf(out, "\n");
 }
 
-// --- JSON -----------------------------------------------------------------
-
-class Json {
- public:
-  explicit Json(std::FILE* f) : f_(f) {}
-  void open(char c) {
-    sep();
-    std::fputc(c, f_);
-    first_ = true;
-  }
-  void close(char c) {
-    std::fputc(c, f_);
-    first_ = false;
-  }
-  void key(const char* k) {
-    sep();
-    str(k);
-    std::fputc(':', f_);
-    first_ = true;  // the value follows without a comma
-  }
-  void value(double v) {
-    sep();
-    if (std::isfinite(v)) std::fprintf(f_, "%.6g", v); else std::fputs("null", f_);
-  }
-  void value(std::uint64_t v) {
-    sep();
-    std::fprintf(f_, "%llu", (unsigned long long)v);
-  }
-  void value(bool v) {
-    sep();
-    std::fputs(v ? "true" : "false", f_);
-  }
-  void value(const std::string& s) {
-    sep();
-    str(s.c_str());
-  }
-  template <class T>
-  void field(const char* k, T v) {
-    key(k);
-    value(v);
-  }
-  void field(const char* k, const char* v) {
-    key(k);
-    value(std::string(v));
-  }
-  void map(const char* k, const std::map<int, std::uint64_t>& m) {
-    key(k);
-    open('{');
-    for (const auto& [code, n] : m) field(std::to_string(code).c_str(), n);
-    close('}');
-  }
-
- private:
-  void sep() {
-    if (!first_) std::fputc(',', f_);
-    first_ = false;
-  }
-  void str(const char* s) {
-    std::fputc('"', f_);
-    for (; *s; ++s) {
-      const auto c = static_cast<unsigned char>(*s);
-      if (c == '"' || c == '\\') {
-        std::fputc('\\', f_);
-        std::fputc(c, f_);
-      } else if (c < 0x20) {
-        std::fprintf(f_, "\\u%04x", c);
-      } else {
-        std::fputc(c, f_);
-      }
-    }
-    std::fputc('"', f_);
-  }
-
-  std::FILE* f_;
-  bool first_ = true;
-};
-
-void json_histogram(Json& j, const char* k, const Histogram& h) {
-  j.key(k);
-  j.open('{');
-  j.field("count", h.count());
-  j.field("min_us", us(h.min()));
-  j.field("mean_us", h.mean() / 1e3);
-  j.field("max_us", us(h.max()));
-  j.field("saturated", h.saturated());
-  for (double p : standard_percentiles) {
-    char name[32];
-    std::snprintf(name, sizeof name, "p%g_us", p);
-    j.field(name, us(h.value_at_percentile(p)));
-  }
-  j.key("distribution");
-  j.open('[');
-  for (double p : distribution_percentiles()) {
-    j.open('{');
-    j.field("percentile", p);
-    j.field("value_us", us(h.value_at_percentile(p)));
-    j.close('}');
-  }
-  j.close(']');
-  j.close('}');
-}
-
 }  // namespace
-
-std::vector<double> distribution_percentiles() {
-  std::vector<double> out;
-  for (int k = 0;; ++k) {
-    const double p = 100.0 * (1.0 - std::pow(0.5, k / 5.0));
-    if (p > 99.9999) break;
-    out.push_back(p);
-  }
-  out.push_back(100.0);
-  return out;
-}
 
 void print_report(std::FILE* out, const Options& o, const Results& r) {
   std::fprintf(out, "ringlink-load: %s mode, %s, %u connections on %u thread%s, ", to_string(o.mode), o.url.c_str(), o.conns,
@@ -253,7 +141,7 @@ bool write_json(const std::string& path, const Options& o, const Results& r, std
     error = "cannot write " + path + ": " + std::strerror(errno);
     return false;
   }
-  Json j(f);
+  JsonWriter j(f);
   j.open('{');
   j.key("options");
   j.open('{');
@@ -285,9 +173,9 @@ bool write_json(const std::string& path, const Options& o, const Results& r, std
   j.field("opened", std::uint64_t{r.conns_opened});
   j.field("open_at_end", std::uint64_t{r.conns_open_at_end});
   j.field("unfinished", r.connects_unfinished);
-  j.map("connect_errors_by_errno", r.connect_errors);
-  j.map("upgrade_failures_by_status", r.upgrade_failures);
-  j.map("unexpected_closes_by_code", r.unexpected_closes);
+  j.counts("connect_errors_by_errno", r.connect_errors);
+  j.counts("upgrade_failures_by_status", r.upgrade_failures);
+  j.counts("unexpected_closes_by_code", r.unexpected_closes);
   j.close('}');
   j.key("throughput");
   j.open('{');
@@ -303,10 +191,10 @@ bool write_json(const std::string& path, const Options& o, const Results& r, std
   j.field("total_received", r.total_received);
   j.field("total_sent", r.total_sent);
   j.close('}');
-  json_histogram(j, "latency", r.latency);
+  write_histogram(j, "latency", r.latency);
   if (o.mode == Mode::rate || o.mode == Mode::push) {
-    json_histogram(j, "latency_uncorrected", r.latency_uncorrected);
-    json_histogram(j, "send_lag", r.send_lag);
+    write_histogram(j, "latency_uncorrected", r.latency_uncorrected);
+    write_histogram(j, "send_lag", r.send_lag);
   }
   j.key("checks");
   j.open('{');

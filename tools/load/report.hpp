@@ -7,7 +7,6 @@
 
 #include <cstdio>
 #include <string>
-#include <vector>
 
 #include "tools/load/options.hpp"
 #include "tools/load/results.hpp"
@@ -17,9 +16,5 @@ namespace ringlink::load {
 void print_report(std::FILE* out, const Options& o, const Results& r);
 bool write_json(const std::string& path, const Options& o, const Results& r, std::string& error);
 bool write_plot(const std::string& png_path, const Options& o, const Results& r, std::string& message);
-
-// The percentiles the JSON distribution and the plot use: 0, 50, 75, 87.5...
-// (halving the distance to 100 in 5 steps each time) up to 99.9999, then 100.
-std::vector<double> distribution_percentiles();
 
 }  // namespace ringlink::load

@@ -21,9 +21,10 @@
 //
 // The report (stdout) is short. --json writes the keys of ringlink-load's
 // JSON (tools/load/report.cpp) that apply to raw TCP, with the same names,
-// nesting and number format, so scripts read both tools alike. Only the
-// header-only histogram is shared: the ceiling must build and run whatever
-// state the engine is in.
+// nesting and number format, so scripts read both tools alike. Only
+// header-only pieces are shared (the histogram and the JSON writer, which
+// need nothing of the engine): the ceiling must build and run whatever state
+// the engine is in.
 // Exit status: 0 clean, 1 errors (connect failures, resets, corrupt or
 // missing bytes), 2 bad command line, 3 could not run.
 #include <arpa/inet.h>
@@ -50,6 +51,8 @@
 #include <vector>
 
 #include "tools/load/histogram.hpp"
+#include "tools/load/histogram_json.hpp"
+#include "tools/load/json_writer.hpp"
 
 namespace {
 
@@ -676,120 +679,13 @@ void RawLoad::collect(Report& r) {
 
 // --- JSON: key names, nesting and number format as tools/load/report.cpp ---
 
-class JsonOut {
- public:
-  explicit JsonOut(std::FILE* f) : f_(f) {}
-  void open(char c) {
-    comma();
-    std::fputc(c, f_);
-    fresh_ = true;
-  }
-  void close(char c) {
-    std::fputc(c, f_);
-    fresh_ = false;
-  }
-  void key(const char* k) {
-    comma();
-    quoted(k);
-    std::fputc(':', f_);
-    fresh_ = true;
-  }
-  void put(double v) {
-    comma();
-    if (std::isfinite(v)) std::fprintf(f_, "%.6g", v); else std::fputs("null", f_);
-  }
-  void put(std::uint64_t v) {
-    comma();
-    std::fprintf(f_, "%llu", static_cast<unsigned long long>(v));
-  }
-  void put(bool v) {
-    comma();
-    std::fputs(v ? "true" : "false", f_);
-  }
-  void put(const std::string& v) {
-    comma();
-    quoted(v.c_str());
-  }
-  template <class T>
-  void field(const char* k, const T& v) {
-    key(k);
-    put(v);
-  }
-  void counts(const char* k, const std::map<int, std::uint64_t>& m) {
-    key(k);
-    open('{');
-    for (const auto& [code, n] : m) field(std::to_string(code).c_str(), n);
-    close('}');
-  }
-
- private:
-  void comma() {
-    if (!fresh_) std::fputc(',', f_);
-    fresh_ = false;
-  }
-  void quoted(const char* s) {
-    std::fputc('"', f_);
-    for (; *s != '\0'; ++s) {
-      const auto c = static_cast<unsigned char>(*s);
-      if (c == '"' || c == '\\') {
-        std::fputc('\\', f_);
-        std::fputc(c, f_);
-      } else if (c < 0x20) {
-        std::fprintf(f_, "\\u%04x", c);
-      } else {
-        std::fputc(c, f_);
-      }
-    }
-    std::fputc('"', f_);
-  }
-
-  std::FILE* f_;
-  bool fresh_ = true;
-};
-
-double us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
-
-constexpr double standard_percentiles[] = {50, 90, 99, 99.9, 99.99};
-
-void json_latency(JsonOut& j, const load::Histogram& h) {
-  j.key("latency");
-  j.open('{');
-  j.field("count", h.count());
-  j.field("min_us", us(h.min()));
-  j.field("mean_us", h.mean() / 1e3);
-  j.field("max_us", us(h.max()));
-  j.field("saturated", h.saturated());
-  for (double p : standard_percentiles) {
-    char name[32];
-    std::snprintf(name, sizeof name, "p%g_us", p);  // p50_us ... p99.9_us, p99.99_us
-    j.field(name, us(h.value_at_percentile(p)));
-  }
-  // 0, 50, 75, 87.5 ...: each step halves the distance to 100 % in five steps, then 100.
-  j.key("distribution");
-  j.open('[');
-  for (int k = 0;; ++k) {
-    const double p = 100.0 * (1.0 - std::pow(0.5, k / 5.0));
-    if (p > 99.9999) break;
-    j.open('{');
-    j.field("percentile", p);
-    j.field("value_us", us(h.value_at_percentile(p)));
-    j.close('}');
-  }
-  j.open('{');
-  j.field("percentile", 100.0);
-  j.field("value_us", us(h.value_at_percentile(100.0)));
-  j.close('}');
-  j.close(']');
-  j.close('}');
-}
-
 bool write_json(const Args& a, const Report& r, std::string& error) {
   std::FILE* f = std::fopen(a.json_path.c_str(), "w");
   if (f == nullptr) {
     error = "cannot write " + a.json_path + ": " + std::strerror(errno);
     return false;
   }
-  JsonOut j(f);
+  load::JsonWriter j(f);
   j.open('{');
   j.key("options");
   j.open('{');
@@ -834,7 +730,7 @@ bool write_json(const Args& a, const Report& r, std::string& error) {
   j.field("total_received", r.total_received);
   j.field("total_sent", r.total_sent);
   j.close('}');
-  json_latency(j, r.latency);
+  load::write_histogram(j, "latency", r.latency);
   j.key("checks");
   j.open('{');
   j.field("bad_header", r.bad_header);
@@ -867,7 +763,7 @@ bool write_json(const Args& a, const Report& r, std::string& error) {
   j.field("self_saturated", r.self_saturated);
   j.key("warnings");
   j.open('[');
-  for (const std::string& w : r.warnings) j.put(w);
+  for (const std::string& w : r.warnings) j.value(w);
   j.close(']');
   j.key("per_connection");
   j.open('[');

@@ -1,38 +1,52 @@
-// A WebSocket client for conformance and fault tests that writes any bytes
-// (masked or not, any opcode, reserved bits, chopped into writes of any size)
-// while a reader thread collects every frame the server sends, with the time
-// it arrived, and the TCP end. The test thread never blocks on a read, so a
-// server that echoes while the client is still writing cannot deadlock it.
+// A WebSocket client for the tests that speaks the protocol by hand, so that
+// it can also write what a real client never would: frames unmasked, with
+// reserved bits or any opcode, chopped into writes of any size. It builds
+// its frames itself rather than with protocol/, so it does not share the
+// mistakes of the code under test. Every wait is bounded.
+//
+// It reads in one of two ways:
+//  - blocking, from the test thread (read_head, read_frame, readable,
+//    wait_eof): a test that stops reading leaves the server's sends in the
+//    socket buffers, and a reactor turned by the test thread can be pumped
+//    until readable();
+//  - from a reader thread, once start_reader() ran (wait_frames, frames,
+//    wait_close_frame, wait_eof, eof): every frame the server sends is
+//    collected with the time it arrived, so a server that echoes while the
+//    test is still writing cannot deadlock it.
 //
 //   WireConn c;
 //   ASSERT_EQ(c.open(port), 101);
-//   c.write(wire::frame(0x1, wire::bytes("hi")));
-//   ASSERT_TRUE(c.wait_frames(1, 5000));
-//   EXPECT_EQ(c.frame(0).text(), "hi");
+//   ASSERT_TRUE(c.send_text("hi"));
+//   auto f = c.read_frame();             // blocking
+//   ...
+//   c.start_reader();                    // from here on, the reader thread
+//   ASSERT_TRUE(c.write(wire::frame(0x1, wire::bytes("hi"))));
+//   ASSERT_TRUE(c.wait_frames(2, 5000));
+//   EXPECT_EQ(c.frames()[1].text(), "hi");
 //
 // Not part of the library.
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "tests/loopback.hpp"
-
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <cstring>
+#include <cstdlib>
+#include <initializer_list>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "tests/loopback.hpp"
 
 namespace ringlink::wire {
 
@@ -94,6 +108,35 @@ struct RxFrame {
   }
 };
 
+// The size of the header of the frame whose second byte is `b1`.
+inline std::size_t header_size(std::uint8_t b1) {
+  const std::uint8_t len = b1 & 0x7F;
+  const std::size_t extended = len == 126 ? 2 : len == 127 ? 8 : 0;
+  return 2 + extended + ((b1 & 0x80) != 0 ? 4 : 0);
+}
+// The payload length in a whole header.
+inline std::uint64_t payload_size(const std::uint8_t* h) {
+  const std::uint8_t len = h[1] & 0x7F;
+  if (len < 126) return len;
+  std::uint64_t n = 0;
+  for (int i = 0; i < (len == 126 ? 2 : 8); ++i) n = (n << 8) | h[2 + i];
+  return n;
+}
+// The frame at `h`, whose header and payload have all arrived. A masked
+// payload is kept as it came: a server must not mask, and `masked` (and the
+// reader's server_error()) let the test say so.
+inline RxFrame parse_frame(const std::uint8_t* h) {
+  const std::size_t hl = header_size(h[1]);
+  RxFrame f;
+  f.fin = (h[0] & 0x80) != 0;
+  f.rsv = static_cast<std::uint8_t>((h[0] >> 4) & 7);
+  f.opcode = h[0] & 0x0F;
+  f.masked = (h[1] & 0x80) != 0;
+  f.payload.assign(h + hl, h + hl + payload_size(h));
+  f.at = std::chrono::steady_clock::now();
+  return f;
+}
+
 class WireConn {
  public:
   WireConn() = default;
@@ -106,39 +149,43 @@ class WireConn {
     return fd_ >= 0;
   }
 
-  static std::string upgrade_request(std::string_view extra = {}) {
-    return "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+  static std::string upgrade_request(std::string_view path = "/", std::string_view extra = {}) {
+    return "GET " + std::string(path) +
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
            std::string(extra) + "\r\n";
   }
 
-  // Connects, upgrades and starts the reader. The HTTP status (101), or 0.
-  int open(std::uint16_t port) {
-    if (!connect(port)) return 0;
-    if (!write(bytes(upgrade_request()))) return 0;
-    const int status = read_head(5000);
-    if (status == 101) start_reader();
-    return status;
+  // Connects and upgrades; the HTTP status (101), or 0. Reading stays
+  // blocking until start_reader().
+  int open(std::uint16_t port, std::string_view path = "/", std::string_view extra = {}) {
+    if (!send_upgrade(port, path, extra)) return 0;
+    return read_head();
+  }
+  // The request alone, for a test that turns the server's reactor itself
+  // before it can read the answer.
+  bool send_upgrade(std::uint16_t port, std::string_view path = "/", std::string_view extra = {}) {
+    return connect(port) && write(upgrade_request(path, extra));
   }
 
-  // Reads an HTTP response head byte by byte (no frame bytes are taken).
-  int read_head(int timeout_ms) {
+  // Reads an HTTP response head byte by byte (no frame bytes are taken);
+  // its status, or 0.
+  int read_head(int timeout_ms = 5000) {
     head_.clear();
     while (head_.find("\r\n\r\n") == std::string::npos) {
-      char c;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, timeout_ms) <= 0) return 0;
-      if (::recv(fd_, &c, 1, 0) != 1) return 0;
-      head_.push_back(c);
+      std::uint8_t c;
+      if (!read_exact(&c, 1, timeout_ms)) return 0;
+      head_.push_back(static_cast<char>(c));
     }
     return head_.size() >= 12 ? std::atoi(head_.c_str() + 9) : 0;
   }
   const std::string& head() const { return head_; }
 
   // Blocking write of everything; false once the server has gone (EPIPE,
-  // reset): the conformance verdict then rests on what was received.
-  bool write(const Bytes& b) { return write_raw(b.data(), b.size()); }
-  bool write_raw(const std::uint8_t* p, std::size_t n) {
+  // reset).
+  bool write(std::span<const std::uint8_t> b) {
+    const std::uint8_t* p = b.data();
+    std::size_t n = b.size();
     while (n > 0) {
       const ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
       if (w <= 0) return false;
@@ -147,12 +194,71 @@ class WireConn {
     }
     return true;
   }
+  bool write(std::string_view s) { return write(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())); }
   // One send() per `piece` bytes (TCP_NODELAY is on, so each leaves at once).
   bool write_chopped(const Bytes& b, std::size_t piece) {
     for (std::size_t i = 0; i < b.size(); i += piece)
-      if (!write_raw(b.data() + i, std::min(piece, b.size() - i))) return false;
+      if (!write(std::span(b).subspan(i, std::min(piece, b.size() - i)))) return false;
     return true;
   }
+
+  // One masked frame each.
+  bool send(std::uint8_t opcode, const Bytes& payload, bool fin = true) { return write(frame(opcode, payload, fin)); }
+  bool send_text(std::string_view s) { return send(0x1, bytes(s)); }
+  bool send_binary(const Bytes& b) { return send(0x2, b); }
+  bool send_close(std::uint16_t code) { return send(0x8, close_payload(code)); }
+
+  // --- blocking reads (before start_reader) ---------------------------------
+
+  // True when bytes (or the TCP end) are waiting.
+  bool readable() const {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
+  // Reads one frame; nullopt on timeout or the TCP end.
+  std::optional<RxFrame> read_frame(int timeout_ms = 5000) {
+    Bytes b(2);
+    if (!read_exact(b.data(), 2, timeout_ms)) return std::nullopt;
+    const std::size_t hl = header_size(b[1]);
+    b.resize(hl);
+    if (!read_exact(b.data() + 2, hl - 2, timeout_ms)) return std::nullopt;
+    const std::uint64_t len = payload_size(b.data());
+    b.resize(hl + len);
+    if (!read_exact(b.data() + hl, len, timeout_ms)) return std::nullopt;
+    return parse_frame(b.data());
+  }
+  // Exactly n bytes, each wait for more at most timeout_ms.
+  bool read_exact(std::uint8_t* p, std::size_t n, int timeout_ms) {
+    while (n > 0) {
+      pollfd pf{fd_, POLLIN, 0};
+      if (::poll(&pf, 1, timeout_ms) <= 0) return false;
+      const ssize_t r = ::recv(fd_, p, n, 0);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<std::size_t>(r);
+    }
+    return true;
+  }
+
+  // True when the server ended TCP (FIN or reset) within the timeout. Without
+  // the reader, what arrives meanwhile is read and dropped.
+  bool wait_eof(int timeout_ms = 5000) {
+    if (reader_.joinable()) {
+      std::unique_lock lk(mu_);
+      return cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] { return eof_; });
+    }
+    std::uint8_t b[4096];
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+      if (left <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      if (::recv(fd_, b, sizeof b, 0) <= 0) return true;
+    }
+  }
+
+  // --- the reader thread ----------------------------------------------------
 
   // The reader answers the server's close frame with a close of the same
   // code and ends TCP when the server does (a well-behaved peer), for tests
@@ -184,11 +290,6 @@ class WireConn {
     });
     return at;
   }
-  // True when the server ended TCP (FIN or reset) within the timeout.
-  bool wait_eof(int timeout_ms) {
-    std::unique_lock lk(mu_);
-    return cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] { return eof_; });
-  }
   bool eof() {
     std::lock_guard lk(mu_);
     return eof_;
@@ -211,6 +312,9 @@ class WireConn {
     return server_error_;
   }
 
+  // ---------------------------------------------------------------------------
+
+  void set_recv_buffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes); }
   int fd() const { return fd_; }
   void close() {
     stop_ = true;
@@ -221,7 +325,7 @@ class WireConn {
 
  private:
   void read_loop() {
-    std::vector<std::uint8_t> buf;
+    Bytes buf;
     std::size_t used = 0;
     std::uint8_t tmp[65536];
     while (!stop_) {
@@ -240,37 +344,18 @@ class WireConn {
       buf.insert(buf.end(), tmp, tmp + n);
       for (;;) {
         const std::size_t avail = buf.size() - used;
-        if (avail < 2) break;
         const std::uint8_t* h = buf.data() + used;
-        std::size_t hl = 2;
-        std::uint64_t len = h[1] & 0x7F;
-        if (len == 126) hl = 4;
-        if (len == 127) hl = 10;
-        const bool masked = (h[1] & 0x80) != 0;
-        if (masked) hl += 4;
-        if (avail < hl) break;
-        if (len == 126) {
-          len = (std::uint64_t{h[2]} << 8) | h[3];
-        } else if (len == 127) {
-          len = 0;
-          for (int i = 0; i < 8; ++i) len = (len << 8) | h[2 + i];
-        }
-        if (avail < hl + len) break;
-        RxFrame f;
-        f.fin = (h[0] & 0x80) != 0;
-        f.rsv = static_cast<std::uint8_t>((h[0] >> 4) & 7);
-        f.opcode = h[0] & 0x0F;
-        f.masked = masked;
-        f.payload.assign(h + hl, h + hl + len);
-        f.at = std::chrono::steady_clock::now();
-        used += hl + len;
+        if (avail < 2 || avail < header_size(h[1])) break;
+        const std::size_t size = header_size(h[1]) + payload_size(h);
+        if (avail < size) break;
+        RxFrame f = parse_frame(h);
+        used += size;
         if (f.opcode == 0x8 && auto_close_reply_ && !replied_) {
           replied_ = true;
-          const Bytes reply = frame(0x8, f.payload.size() >= 2 ? Bytes(f.payload.begin(), f.payload.begin() + 2) : Bytes{});
-          write(reply);
+          write(frame(0x8, f.payload.size() >= 2 ? Bytes(f.payload.begin(), f.payload.begin() + 2) : Bytes{}));
         }
         std::lock_guard lk(mu_);
-        if (masked) server_error_ = "server frame is masked";
+        if (f.masked) server_error_ = "server frame is masked";
         if (f.rsv != 0) server_error_ = "server frame has reserved bits";
         frames_.push_back(std::move(f));
         cv_.notify_all();
