@@ -110,8 +110,9 @@ TEST(ReactorTimers, IdleTimeoutCloses1001) {
   EXPECT_EQ(t.reactor().metrics().closes[static_cast<int>(CloseReason::idle_timeout)].get(), 1u);
 }
 
-// A quiet peer gets a ping; one that never answers is dropped after
-// pong_timeout; one that answers stays.
+// A quiet peer gets a ping; one that never answers gets close 1011 after
+// pong_timeout and loses its socket after close_timeout; one that answers
+// stays.
 TEST(ReactorTimers, PingThenPongTimeout) {
   ServerConfig cfg;
   cfg.ping_interval_ms = 1000;
@@ -160,7 +161,7 @@ TEST(ReactorTimers, DefaultKeepaliveEndsVanishedPeerWithinAMinute) {
   ASSERT_LE(cfg.ping_interval_ms + cfg.pong_timeout_ms + cfg.close_timeout_ms, 60'000u);
   Echo h;
   Harness t(cfg, h);
-  RawClient vanished, alive;
+  WireConn vanished, alive;
   ASSERT_TRUE(t.open(vanished));
   ASSERT_TRUE(t.open(alive));
   t.advance(cfg.ping_interval_ms - 1);
