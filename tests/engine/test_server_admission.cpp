@@ -51,6 +51,18 @@ TEST(Server, RefusesBadUpgradesWithTheirStatus) {
                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"));
     EXPECT_EQ(c.read_head(), 426);
     EXPECT_NE(c.head().find("Sec-WebSocket-Version: 13"), std::string::npos);
+    // RFC 9110 15.5.22: a 426 names the protocol to upgrade to.
+    EXPECT_NE(c.head().find("\r\nUpgrade: websocket\r\n"), std::string::npos);
+    EXPECT_NE(c.head().find("\r\nConnection: close, Upgrade\r\n"), std::string::npos);
+  }
+  {
+    // Plain HTTP, answered by on_http's default: 426 with the same fields.
+    WireConn c;
+    ASSERT_TRUE(c.connect(s.port()));
+    ASSERT_TRUE(c.write("GET /page HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_EQ(c.read_head(), 426);
+    EXPECT_NE(c.head().find("\r\nUpgrade: websocket\r\n"), std::string::npos);
+    EXPECT_NE(c.head().find("\r\nConnection: close, Upgrade\r\n"), std::string::npos);
   }
   {
     WireConn c;
