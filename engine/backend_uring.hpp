@@ -218,16 +218,19 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
       if (res > 0 && chunk != nullptr) {
         const bool go_on = sink.on_received_buffer(*link, chunk, static_cast<std::size_t>(res));
         if (sink.link_for(key) != link) return;  // closed by what it read
+        // Not `st`: the handler may have added links, and add_link() may
+        // have moved slots_.
+        std::uint8_t& st_now = slot_state(slot_of(key));
         if (!go_on) {
           // Paused: stop the kernel filling buffers for a link that cannot
           // take them; resuming re-arms through read_pass().
-          if ((st & (s_recv | s_cancel)) == s_recv) {
-            st |= s_cancel;
+          if ((st_now & (s_recv | s_cancel)) == s_recv) {
+            st_now |= s_cancel;
             cancel((op_recv << op_shift) | (key & low_mask));
           }
           return;
         }
-        if (!more && !(st & s_recv)) sink.on_readable(*link, false);  // re-arms
+        if (!more && !(st_now & s_recv)) sink.on_readable(*link, false);  // re-arms
         return;
       }
       if (res == 0) {
