@@ -133,6 +133,8 @@ int UringBackend::open(ChunkPool& pool, std::string* why) noexcept {
     return -ENOMEM;
   }
   free_ids_.clear();
+  // A new ring holds no request of any link.
+  std::fill(slots_.begin(), slots_.end(), std::uint8_t{0});
   starved_.clear();
   for (unsigned i = entries; i > 0; --i) free_ids_.push_back(static_cast<std::uint16_t>(i - 1));
   fill_target_ = std::min<std::size_t>(entries, 64);
