@@ -15,7 +15,7 @@ int AutoBackend::open(ChunkPool& pool, std::string* why) noexcept {
   // Once per process, not once per reactor.
   static std::atomic<bool> logged{false};
   if (!logged.exchange(true)) RINGLINK_LOG(LogLevel::warn, "io_uring unavailable (%s); using epoll", reason.c_str());
-  if (why != nullptr) *why = reason;
+  if (why != nullptr) why->swap(reason);  // a swap: no copy that could fail
   return epoll_.open(pool);
 }
 

@@ -22,12 +22,18 @@ bool kernel_at_least(int major, int minor) noexcept {
   return ma > major || (ma == major && mi >= minor);
 }
 
-void set_reason(std::string* why, const char* what, int err) {
+// The reason is a courtesy for the log; open()'s return value is the error,
+// so out of memory here leaves it empty rather than ending the process.
+void set_reason(std::string* why, const char* what, int err) noexcept {
   if (why == nullptr) return;
-  *why = what;
-  if (err != 0) {
-    *why += ": ";
-    *why += std::strerror(err);
+  try {
+    *why = what;
+    if (err != 0) {
+      *why += ": ";
+      *why += std::strerror(err);
+    }
+  } catch (...) {
+    why->clear();
   }
 }
 
@@ -117,8 +123,19 @@ int UringBackend::open(ChunkPool& pool, std::string* why) noexcept {
     close();
     return r;
   }
-  buffers_.assign(entries, nullptr);
+  try {
+    buffers_.assign(entries, nullptr);
+    // Never more ids than buffers: complete() hands ids back without growing it.
+    free_ids_.reserve(entries);
+  } catch (...) {
+    set_reason(why, "buffer ring bookkeeping", ENOMEM);
+    close();
+    return -ENOMEM;
+  }
   free_ids_.clear();
+  // A new ring holds no request of any link.
+  std::fill(slots_.begin(), slots_.end(), std::uint8_t{0});
+  starved_.clear();
   for (unsigned i = entries; i > 0; --i) free_ids_.push_back(static_cast<std::uint16_t>(i - 1));
   fill_target_ = std::min<std::size_t>(entries, 64);
   refill();
@@ -182,9 +199,25 @@ io_uring_sqe* UringBackend::get_sqe() noexcept {
   return sqe;
 }
 
-std::uint8_t& UringBackend::slot_state(std::uint32_t slot) noexcept {
-  if (slot >= slots_.size()) slots_.resize(std::max<std::size_t>(slot + 1, slots_.size() * 2), 0);
-  return slots_[slot];
+int UringBackend::grow_slots(std::uint32_t slot) noexcept {
+  if (slot < slots_.size()) return 0;
+  const std::size_t n = std::max<std::size_t>(slot + 1, slots_.size() * 2);
+  try {
+    // slots_ last: its size says every per-slot list has room for n.
+    zc_results_.resize(n, 0);
+    starved_.reserve(n);
+    rearming_.reserve(n);
+    slots_.resize(n, 0);
+  } catch (...) {
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+// By slot, not key: whichever link of the slot left its key there.
+void UringBackend::forget_starved(std::uint32_t slot) noexcept {
+  std::erase_if(starved_, [slot](std::uint64_t key) { return slot_of(key) == slot; });
+  slots_[slot] &= static_cast<std::uint8_t>(~s_starved);
 }
 
 void UringBackend::refill() noexcept {
@@ -261,14 +294,20 @@ int UringBackend::set_accepting(int, std::uint32_t index, bool on) noexcept {
 }
 
 int UringBackend::add_link(int fd, std::uint64_t key) noexcept {
+  const std::uint32_t slot = slot_of(key);
+  if (int r = grow_slots(slot); r < 0) return r;
   reactor_bits_ = key & ~low_mask;
-  slot_state(slot_of(key)) = 0;
+  if (slots_[slot] & s_starved) forget_starved(slot);
+  slots_[slot] = 0;
   arm_recv(fd, key);
   return 0;
 }
 
 void UringBackend::remove_link(int, std::uint64_t key) noexcept {
-  std::uint8_t& st = slot_state(slot_of(key));
+  const std::uint32_t slot = slot_of(key);
+  if (slot >= slots_.size()) return;  // add_link() refused it: nothing armed
+  if (slots_[slot] & s_starved) forget_starved(slot);
+  std::uint8_t& st = slot_state(slot);
   if ((st & s_recv) && !(st & s_cancel)) cancel((op_recv << op_shift) | (key & low_mask));
   if (st & s_send) cancel((op_send << op_shift) | (key & low_mask));
   st |= s_cancel;
@@ -278,8 +317,6 @@ ssize_t UringBackend::send(std::uint64_t key, int fd, msghdr& msg, bool zero_cop
   io_uring_sqe* sqe = get_sqe();
   if (sqe == nullptr) return -EBUSY;
   if (zero_copy && zc_supported_) {
-    const std::uint32_t slot = slot_of(key);
-    if (slot >= zc_results_.size()) zc_results_.resize(std::max<std::size_t>(slot + 1, zc_results_.size() * 2), 0);
     io_uring_prep_sendmsg_zc(sqe, fd, &msg, MSG_NOSIGNAL);
   } else {
     io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL);

@@ -63,6 +63,9 @@ class UringBackend {
 
   int add_listener(int fd, std::uint32_t index) noexcept;
   int set_accepting(int fd, std::uint32_t index, bool on) noexcept;
+  // Grows the per-link bookkeeping when `key` names a slot not seen before;
+  // -ENOMEM when it cannot. Every other call taking a link's key needs the
+  // link added first (remove_link() excepted: a refused link has no requests).
   int add_link(int fd, std::uint64_t key) noexcept;
   void remove_link(int fd, std::uint64_t key) noexcept;
   // Does the kernel still hold requests (and so memory) of the link in `slot`?
@@ -99,7 +102,8 @@ class UringBackend {
   std::uint64_t buffer_ring_empty() const noexcept { return ring_empty_; }
 
  private:
-  enum : std::uint8_t { s_recv = 1, s_send = 2, s_cancel = 4 };
+  // s_starved: the link's key is in starved_ (so it is there at most once).
+  enum : std::uint8_t { s_recv = 1, s_send = 2, s_cancel = 4, s_starved = 8 };
   enum : std::uint64_t { op_recv = 1, op_send = 2, op_accept = 3, op_wake = 4, op_cancel = 5 };
   static constexpr unsigned op_shift = 56;
   static constexpr std::uint64_t low_mask = (1ull << op_shift) - 1;
@@ -115,7 +119,9 @@ class UringBackend {
   void arm_wake() noexcept;
   void cancel(std::uint64_t user_data) noexcept;
   void refill() noexcept;
-  std::uint8_t& slot_state(std::uint32_t slot) noexcept;
+  std::uint8_t& slot_state(std::uint32_t slot) noexcept { return slots_[slot]; }
+  int grow_slots(std::uint32_t slot) noexcept;
+  void forget_starved(std::uint32_t slot) noexcept;
   template <class Sink>
   void complete(Sink& sink, std::uint64_t user_data, int res, unsigned flags) noexcept;
   template <class Sink>
@@ -126,12 +132,17 @@ class UringBackend {
   ChunkPool* pool_ = nullptr;
   io_uring_buf_ring* buf_ring_ = nullptr;
   std::size_t buf_ring_bytes_ = 0;
+  // Completions must not allocate: open() gives the buffer lists their full
+  // size, add_link() the per-slot ones, and the lists that grow during a
+  // turn are bounded by that room (free_ids_ by the buffer count, starved_
+  // and rearming_ by the slot count).
   std::vector<std::byte*> buffers_;      // by buffer id; null: consumed, not refilled
   std::vector<std::uint16_t> free_ids_;  // ids to refill
   std::vector<std::uint8_t> slots_;      // per link slot: s_* bits
   std::vector<std::int32_t> zc_results_; // per slot: a zero-copy send's result, until its notification
   bool zc_supported_ = false;
   std::vector<std::uint64_t> starved_;   // links whose receive ended on -ENOBUFS
+  std::vector<std::uint64_t> rearming_;  // starved_ as rearm_starved() walks it
   std::array<int, max_listeners> listen_fds_{};
   std::array<bool, max_listeners> accept_armed_{};
   std::array<bool, max_listeners> accept_wanted_{};
@@ -207,16 +218,19 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
       if (res > 0 && chunk != nullptr) {
         const bool go_on = sink.on_received_buffer(*link, chunk, static_cast<std::size_t>(res));
         if (sink.link_for(key) != link) return;  // closed by what it read
+        // Not `st`: the handler may have added links, and add_link() may
+        // have moved slots_.
+        std::uint8_t& st_now = slot_state(slot_of(key));
         if (!go_on) {
           // Paused: stop the kernel filling buffers for a link that cannot
           // take them; resuming re-arms through read_pass().
-          if ((st & (s_recv | s_cancel)) == s_recv) {
-            st |= s_cancel;
+          if ((st_now & (s_recv | s_cancel)) == s_recv) {
+            st_now |= s_cancel;
             cancel((op_recv << op_shift) | (key & low_mask));
           }
           return;
         }
-        if (!more && !(st & s_recv)) sink.on_readable(*link, false);  // re-arms
+        if (!more && !(st_now & s_recv)) sink.on_readable(*link, false);  // re-arms
         return;
       }
       if (res == 0) {
@@ -226,7 +240,10 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
       if (res == -ENOBUFS) {
         ++ring_empty_;
         fill_target_ = std::min(buffers_.size(), fill_target_ * 2);
-        if (!more) starved_.push_back(key);
+        if (!more && !(st & s_starved)) {
+          st |= s_starved;
+          starved_.push_back(key);  // within the room add_link() reserved
+        }
         return;
       }
       // Cancelled because the link paused: if it resumed meanwhile, re-arm
@@ -277,13 +294,17 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
 template <class Sink>
 void UringBackend::rearm_starved(Sink& sink) noexcept {
   if (free_ids_.size() == buffers_.size()) return;  // still dry: wait for chunks
-  std::vector<std::uint64_t> keys;
-  keys.swap(starved_);
-  for (std::uint64_t key : keys) {
+  // Walk a list of its own: re-arming may close links, which edits starved_.
+  // Swapping keeps both lists' reserved room.
+  rearming_.swap(starved_);
+  for (std::uint64_t key : rearming_) {
+    std::uint8_t& st = slot_state(slot_of(key));
+    st &= static_cast<std::uint8_t>(~s_starved);
     auto* link = sink.link_for(key);
     if (link == nullptr) continue;
-    if (!(slot_state(slot_of(key)) & s_recv)) sink.on_readable(*link, false);
+    if (!(st & s_recv)) sink.on_readable(*link, false);
   }
+  rearming_.clear();
 }
 
 }  // namespace ringlink

@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <string>
 
 namespace ringlink {
 
@@ -20,18 +19,22 @@ std::uint16_t SocketAddress::port() const noexcept {
 
 int resolve_address(std::string_view host, std::uint16_t port, SocketAddress& out) noexcept {
   out = {};
-  std::string h(host.empty() ? std::string_view("127.0.0.1") : host);
-  if (h == "localhost") h = "127.0.0.1";
+  std::string_view h = host.empty() || host == "localhost" ? std::string_view("127.0.0.1") : host;
   if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  // inet_pton wants a C string; a stack copy, as the function must not throw.
+  char text[INET6_ADDRSTRLEN];
+  if (h.size() >= sizeof text) return -EINVAL;  // longer than any address
+  std::memcpy(text, h.data(), h.size());
+  text[h.size()] = '\0';
   auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
-  if (inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
+  if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(port);
     out.length = sizeof(sockaddr_in);
     return 0;
   }
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
-  if (inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) == 1) {
+  if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(port);
     out.length = sizeof(sockaddr_in6);
