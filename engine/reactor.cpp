@@ -229,6 +229,16 @@ Link* Reactor::find(LinkId id) noexcept {
   return l;
 }
 
+// Puts a link on one of the turn's lists once; `member` says it is there.
+void Reactor::join_list(std::vector<LinkId>& list, Link& l, Link::Flag member) noexcept {
+  if (l.has(member)) return;
+  if (!push_nothrow(list, l.id())) {
+    out_of_memory(l);
+    return;
+  }
+  l.set(member);
+}
+
 Link* Reactor::link_for(std::uint64_t key) noexcept { return find(LinkId::from_raw(key)); }
 
 }  // namespace ringlink

@@ -140,6 +140,7 @@ class Reactor {
   void run_commands() noexcept;
   void serve_handoff_waiters() noexcept;
   void flush_all() noexcept;
+  void join_list(std::vector<LinkId>& list, Link& link, Link::Flag member) noexcept;
 
   // accept (reactor_accept.cpp)
   LinkId register_link(Link& link) noexcept;

@@ -16,13 +16,7 @@ std::span<std::byte> Reactor::read_target(Link& l) noexcept {
     if (l.rbuf_ == nullptr) {
       metrics_.pool_exhausted.add();
       pause(l, Link::p_pool);
-      if (!l.has(Link::f_in_pool_wait)) {
-        if (!push_nothrow(pool_waiting_, l.id())) {
-          out_of_memory(l);
-          return {};
-        }
-        l.set(Link::f_in_pool_wait);
-      }
+      join_list(pool_waiting_, l, Link::f_in_pool_wait);
       return {};
     }
     l.rstart_ = l.rlen_ = 0;
@@ -234,13 +228,6 @@ void Reactor::resume(Link& l, Link::Pause why) noexcept {
   }
 }
 
-void Reactor::mark_ready(Link& l) noexcept {
-  if (l.has(Link::f_in_ready)) return;
-  if (!push_nothrow(read_again_, l.id())) {
-    out_of_memory(l);
-    return;
-  }
-  l.set(Link::f_in_ready);
-}
+void Reactor::mark_ready(Link& l) noexcept { join_list(read_again_, l, Link::f_in_ready); }
 
 }  // namespace ringlink

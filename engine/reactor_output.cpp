@@ -164,14 +164,7 @@ std::size_t Reactor::write_now(Link& l, std::span<const std::byte> header, std::
   return written;
 }
 
-void Reactor::mark_flush(Link& l) noexcept {
-  if (l.has(Link::f_in_flush)) return;
-  if (!push_nothrow(flush_list_, l.id())) {
-    out_of_memory(l);
-    return;
-  }
-  l.set(Link::f_in_flush);
-}
+void Reactor::mark_flush(Link& l) noexcept { join_list(flush_list_, l, Link::f_in_flush); }
 
 void Reactor::on_writable(Link& l) noexcept {
   l.clear(Link::f_want_write);
