@@ -24,7 +24,7 @@ bool origin_allowed(const ServerConfig& cfg, std::string_view origin) noexcept {
 // Server side. True when the link opened.
 bool Reactor::serve_upgrade(Link& l) noexcept {
   LinkAux* aux = aux_of(l);
-  if (aux != nullptr && !aux->handshake) aux->handshake.reset(new (std::nothrow) HandshakeState{});
+  if (aux != nullptr && !aux->handshake) aux->handshake.reset(new (std::nothrow) HandshakeState());
   if (aux == nullptr || !aux->handshake) {
     out_of_memory(l);
     return false;
@@ -145,7 +145,7 @@ bool Reactor::verify_upgrade(Link& l) noexcept {
 bool Reactor::send_upgrade_request(Link& l, const ConnectRequest& req) noexcept {
   LinkAux* aux = aux_of(l);
   if (aux == nullptr) return false;
-  aux->handshake.reset(new (std::nothrow) HandshakeState{});
+  aux->handshake.reset(new (std::nothrow) HandshakeState());
   HandshakeState* hs = aux->handshake.get();
   if (hs == nullptr) return false;
   std::array<std::byte, 16> nonce;

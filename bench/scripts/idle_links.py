@@ -9,8 +9,14 @@ Prints one line: links=N rss_before_kib=.. rss_after_kib=.. bytes_per_link=..
 --warmup W opens W links before the "before" reading, so that one-time costs
 of the server's first connections (allocator arenas, first pool chunk) are
 not charged to the N links measured; the report says which was used.
+
+--answer-pings keeps the links alive as a browser would: during the hold
+every ping the server sends is answered with a pong (masked, as a client
+must), so a hold longer than the server's keepalive interval measures what
+keepalive costs at rest. Prints pings= (how many were answered) and
+closed= (links the server ended during the hold).
 """
-import argparse, ipaddress, resource, selectors, socket, sys, time
+import argparse, ipaddress, os, resource, selectors, socket, sys, time
 
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -35,6 +41,7 @@ def main():
     ap.add_argument("--hold", type=float, default=0.0, help="seconds to hold; idle CPU is measured over it")
     ap.add_argument("--source-ips", default="127.0.0.1")
     ap.add_argument("--warmup", type=int, default=0)
+    ap.add_argument("--answer-pings", action="store_true")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -82,15 +89,49 @@ def main():
     time.sleep(0.5)
     after = rss_kib(a.pid)
     cpu0 = cpu_seconds(a.pid)
-    if a.hold > 0:
+    pings = closed = 0
+    if a.hold > 0 and a.answer_pings:
+        pings, closed = answer_pings(socks, a.hold)
+    elif a.hold > 0:
         time.sleep(a.hold)
     cpu1 = cpu_seconds(a.pid)
     per = (after - before) * 1024 / a.links
     print(f"links={a.links} warmup={a.warmup} rss_before_kib={before} rss_after_kib={after} bytes_per_link={per:.0f} "
-          f"idle_cpu_s={cpu1 - cpu0:.3f} over_s={a.hold}")
+          f"idle_cpu_s={cpu1 - cpu0:.3f} over_s={a.hold}"
+          + (f" pings={pings} closed={closed}" if a.answer_pings else ""))
     for s in socks:
         s.close()
     return 0
+
+def answer_pings(socks, hold):
+    """Until `hold` seconds pass: answer each server ping (unmasked, payload
+    under 126 bytes) with a masked pong carrying the same payload."""
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ, bytearray())
+    pings = closed = 0
+    end = time.time() + hold
+    while (left := end - time.time()) > 0:
+        for key, _ in sel.select(timeout=min(left, 1.0)):
+            s, buf = key.fileobj, key.data
+            try:
+                data = s.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(s)
+                closed += 1
+                continue
+            buf += data
+            while len(buf) >= 2 and len(buf) >= 2 + (buf[1] & 0x7F):
+                op, n = buf[0] & 0x0F, buf[1] & 0x7F
+                payload = bytes(buf[2:2 + n])
+                del buf[:2 + n]
+                if op == 0x9:
+                    mask = os.urandom(4)
+                    s.sendall(bytes([0x8A, 0x80 | n]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+                    pings += 1
+    return pings, closed
 
 if __name__ == "__main__":
     sys.exit(main())
