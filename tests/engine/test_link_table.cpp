@@ -37,6 +37,17 @@ TEST(LinkTable, TakeHandsOutSlotsInOrder) {
   EXPECT_EQ(t.at(max_slots_per_reactor), nullptr);
 }
 
+// Known bug, disabled until fixed: link_table.hpp says at() gives null for
+// a slot never handed out, but any slot of an allocated block answers with
+// its (unused, generation 1) link, so Reactor::alive() accepts an id whose
+// slot was never issued and Server::send() answers queued, not closed.
+TEST(LinkTable, DISABLED_AtIsNullForSlotNeverHandedOut) {
+  LinkTable t;
+  ASSERT_NE(t.take(no_cap), nullptr);
+  EXPECT_EQ(t.at(1), nullptr);
+  EXPECT_EQ(t.at(LinkTable::block_size - 1), nullptr);
+}
+
 TEST(LinkTable, TakeReturnsNullAtTheCap) {
   LinkTable t;
   ASSERT_NE(t.take(2), nullptr);
