@@ -29,6 +29,7 @@ Bytes cat(std::initializer_list<const Bytes*> parts) {
   for (const Bytes* p : parts) out.insert(out.end(), p->begin(), p->end());
   return out;
 }
+Bytes tail(const Bytes& b, std::size_t from) { return Bytes(b.begin() + static_cast<std::ptrdiff_t>(from), b.end()); }
 
 // What a write of the whole gather list would put on the wire.
 Bytes flatten(const msghdr& m) {
@@ -49,21 +50,21 @@ class SendQueueTest : public ::testing::Test {
  protected:
   std::unique_ptr<SendQueue> owned = std::make_unique<SendQueue>();
   SendQueue& q = *owned;
+  // Pushes one frame per size (header h, distinct payloads); frame `control` is a control frame.
+  std::vector<Bytes> push_frames(const Bytes& h, std::initializer_list<std::size_t> sizes, int control = -1) {
+    std::vector<Bytes> p;
+    for (std::size_t n : sizes) {
+      p.push_back(pattern(n, static_cast<std::uint8_t>(p.size() * 16)));
+      EXPECT_TRUE(q.push(h, p.back(), {}, static_cast<int>(p.size()) - 1 == control, 0));
+    }
+    return p;
+  }
 };
 
-TEST_F(SendQueueTest, StartsEmpty) {
-  EXPECT_TRUE(q.empty());
-  EXPECT_EQ(q.count(), 0u);
-  EXPECT_EQ(q.bytes(), 0u);
-  EXPECT_FALSE(q.full());
-  const SendQueue::Gather g = q.gather();
-  EXPECT_EQ(g.want, 0u);
-  EXPECT_EQ(g.frames, 0u);
-  EXPECT_EQ(g.msg.msg_iovlen, 0u);
-  EXPECT_TRUE(q.consume(0));
-}
-
 TEST_F(SendQueueTest, BytesFollowPushAndConsume) {
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.gather().msg.msg_iovlen, 0u);
+  EXPECT_TRUE(q.consume(0));
   const Bytes h1 = pattern(2, 0x10), p1 = pattern(10, 0x20), h2 = pattern(4, 0x30), p2 = pattern(100, 0x40);
   ASSERT_TRUE(push_data(q, h1, p1));
   EXPECT_EQ(q.bytes(), 12u);
@@ -91,37 +92,30 @@ TEST_F(SendQueueTest, BytesFollowPushAndConsume) {
   EXPECT_EQ(q.bytes(), 0u);
 }
 
-TEST_F(SendQueueTest, GatherResumesMidHeader) {
-  const Bytes h1 = pattern(4, 0x10), p1 = pattern(6, 0x20), h2 = pattern(2, 0x30), p2 = pattern(3, 0x40);
+TEST_F(SendQueueTest, GatherResumesAfterPartialWrites) {
+  const Bytes h1 = pattern(4, 0x10), p1 = pattern(8, 0x20), h2 = pattern(2, 0x30), p2 = pattern(5, 0x40);
+  const Bytes all = cat({&h1, &p1, &h2, &p2});
   ASSERT_TRUE(push_data(q, h1, p1));
   ASSERT_TRUE(push_data(q, h2, p2));
-  EXPECT_FALSE(q.consume(2));
-  const SendQueue::Gather g = q.gather();
-  EXPECT_EQ(g.frames, 2u);
-  EXPECT_EQ(g.want, 13u);
-  ASSERT_EQ(g.msg.msg_iovlen, 4u);
-  EXPECT_EQ(g.msg.msg_iov[0].iov_len, 2u);
-  const Bytes all = cat({&h1, &p1, &h2, &p2});
-  EXPECT_EQ(flatten(g.msg), Bytes(all.begin() + 2, all.end()));
-}
+  EXPECT_FALSE(q.consume(2));          // mid-header
+  const SendQueue::Gather g1 = q.gather();
+  EXPECT_EQ(g1.frames, 2u);
+  EXPECT_EQ(g1.want, 17u);
+  ASSERT_EQ(g1.msg.msg_iovlen, 4u);
+  EXPECT_EQ(g1.msg.msg_iov[0].iov_len, 2u);
+  EXPECT_EQ(flatten(g1.msg), tail(all, 2));
 
-TEST_F(SendQueueTest, GatherResumesMidPayload) {
-  const Bytes h1 = pattern(2, 0x10), p1 = pattern(8, 0x20), h2 = pattern(2, 0x30), p2 = pattern(5, 0x40);
-  ASSERT_TRUE(push_data(q, h1, p1));
-  ASSERT_TRUE(push_data(q, h2, p2));
-  EXPECT_FALSE(q.consume(2 + 3));
-  const SendQueue::Gather g = q.gather();
-  EXPECT_EQ(g.want, 5u + 7u);
-  ASSERT_EQ(g.msg.msg_iovlen, 3u);     // no empty iovec for the sent header
-  EXPECT_EQ(g.msg.msg_iov[0].iov_base, q.at(0).payload.data() + 3);
-  EXPECT_EQ(g.msg.msg_iov[0].iov_len, 5u);
-  const Bytes all = cat({&h1, &p1, &h2, &p2});
-  EXPECT_EQ(flatten(g.msg), Bytes(all.begin() + 5, all.end()));
+  EXPECT_FALSE(q.consume(2 + 3));      // mid-payload
+  const SendQueue::Gather g2 = q.gather();
+  EXPECT_EQ(g2.want, 5u + 7u);
+  ASSERT_EQ(g2.msg.msg_iovlen, 3u);    // no empty iovec for the sent header
+  EXPECT_EQ(g2.msg.msg_iov[0].iov_base, q.at(0).payload.data() + 3);
+  EXPECT_EQ(flatten(g2.msg), tail(all, 7));
 
   EXPECT_FALSE(q.consume(5));          // exactly the rest of frame 0
-  const SendQueue::Gather g2 = q.gather();
-  EXPECT_EQ(g2.frames, 1u);
-  EXPECT_EQ(flatten(g2.msg), cat({&h2, &p2}));
+  const SendQueue::Gather g3 = q.gather();
+  EXPECT_EQ(g3.frames, 1u);
+  EXPECT_EQ(flatten(g3.msg), cat({&h2, &p2}));
 }
 
 TEST_F(SendQueueTest, GatherCapsAtSendBatch) {
@@ -161,17 +155,7 @@ TEST_F(SendQueueTest, RingWrapsAroundInOrder) {
   for (std::uint32_t i = 0; i < SendQueue::slots; ++i) EXPECT_EQ(q.at(i).payload.data()[0], frame(i)[0]) << i;
 }
 
-TEST_F(SendQueueTest, PushFailsWhenFull) {
-  const Bytes h = pattern(2, 1), p = pattern(4, 2);
-  for (std::uint32_t i = 0; i < SendQueue::slots; ++i) ASSERT_TRUE(push_control(q, h, p)) << i;
-  EXPECT_TRUE(q.full());
-  EXPECT_FALSE(push_control(q, h, p));
-  EXPECT_FALSE(push_data(q, h, p));
-  EXPECT_EQ(q.count(), SendQueue::slots);
-  EXPECT_EQ(q.bytes(), SendQueue::slots * 6u);
-}
-
-TEST_F(SendQueueTest, FitsDataChecksBytesAndDataSlots) {
+TEST_F(SendQueueTest, FitsDataThenFullThenPushFails) {
   const Bytes h = pattern(2, 1), p = pattern(10, 2);
   ASSERT_TRUE(push_data(q, h, p));
   EXPECT_TRUE(q.fits_data(88, 100));
@@ -179,18 +163,17 @@ TEST_F(SendQueueTest, FitsDataChecksBytesAndDataSlots) {
   while (q.count() < SendQueue::data_slots) ASSERT_TRUE(push_data(q, h, p));
   EXPECT_FALSE(q.fits_data(0, ~std::uint64_t{0}));
   EXPECT_FALSE(q.full());              // the slots kept for control frames
-  EXPECT_TRUE(push_control(q, h, p));
+  while (q.count() < SendQueue::slots) ASSERT_TRUE(push_control(q, h, p));
+  EXPECT_TRUE(q.full());
+  EXPECT_FALSE(push_control(q, h, p));
+  EXPECT_FALSE(push_data(q, h, p));
+  EXPECT_EQ(q.count(), SendQueue::slots);
+  EXPECT_EQ(q.bytes(), SendQueue::slots * 12u);
 }
 
 TEST_F(SendQueueTest, DropUnsentKeepsControlPartialAndOrder) {
   const Bytes h = pattern(2, 0xEE);
-  Bytes p[5];
-  for (int i = 0; i < 5; ++i) p[i] = pattern(4 + i, static_cast<std::uint8_t>(i * 16));
-  ASSERT_TRUE(push_data(q, h, p[0]));
-  ASSERT_TRUE(push_data(q, h, p[1]));
-  ASSERT_TRUE(push_control(q, h, p[2]));
-  ASSERT_TRUE(push_data(q, h, p[3]));
-  ASSERT_TRUE(push_data(q, h, p[4]));
+  const std::vector<Bytes> p = push_frames(h, {4, 5, 6, 7, 8}, 2);
   EXPECT_FALSE(q.consume(1));          // frame 0 is partly written
 
   const SendQueue::Dropped d = q.drop_unsent([](std::uint32_t) { return true; });
@@ -198,16 +181,13 @@ TEST_F(SendQueueTest, DropUnsentKeepsControlPartialAndOrder) {
   EXPECT_EQ(d.bytes, (2u + 5) + (2u + 7) + (2u + 8));
   ASSERT_EQ(q.count(), 2u);
   EXPECT_EQ(q.bytes(), (2u + 4 - 1) + (2u + 6));
-  const Bytes all = cat({&h, &p[0], &h, &p[2]});
-  EXPECT_EQ(flatten(q.gather().msg), Bytes(all.begin() + 1, all.end()));
+  EXPECT_EQ(flatten(q.gather().msg), tail(cat({&h, &p[0], &h, &p[2]}), 1));
   EXPECT_TRUE(q.consume(q.bytes()));
 }
 
 TEST_F(SendQueueTest, DropUnsentKeepsFramesInFlight) {
   const Bytes h = pattern(2, 0xEE);
-  Bytes p[5];
-  for (int i = 0; i < 5; ++i) p[i] = pattern(4, static_cast<std::uint8_t>(i * 16));
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(i == 3 ? push_control(q, h, p[i]) : push_data(q, h, p[i]));
+  const std::vector<Bytes> p = push_frames(h, {4, 4, 4, 4, 4}, 3);
   q.set_in_flight(2);                  // frames 0 and 1 handed to the kernel, nothing written yet
   const SendQueue::Dropped d = q.drop_unsent([](std::uint32_t) { return true; });
   EXPECT_EQ(d.frames, 2u);
@@ -220,11 +200,7 @@ TEST_F(SendQueueTest, DropUnsentKeepsFramesInFlight) {
 
 TEST_F(SendQueueTest, DropUnsentStopsWhenPredicateSaysSo) {
   const Bytes h = pattern(2, 0);
-  Bytes p[5];
-  for (int i = 0; i < 5; ++i) {
-    p[i] = pattern(3, static_cast<std::uint8_t>(i * 10));
-    ASSERT_TRUE(push_data(q, h, p[i]));
-  }
+  const std::vector<Bytes> p = push_frames(h, {3, 3, 3, 3, 3});
   std::vector<std::uint32_t> asked;
   const SendQueue::Dropped d = q.drop_unsent([&](std::uint32_t left) {
     asked.push_back(left);
@@ -279,28 +255,16 @@ TEST_F(SendQueueTest, LargeFlagAtZcThreshold) {
   }
 }
 
-TEST_F(SendQueueTest, ClearLetsGoOfEverything) {
-  PayloadRef shared = PayloadRef::copy_of(pattern(8, 3));
-  ASSERT_TRUE(q.push(pattern(2, 0), shared.bytes(), shared, false, 0));
-  ASSERT_TRUE(q.push(pattern(2, 0), shared.bytes(), shared, true, 0));
-  q.set_in_flight(1);
-  EXPECT_EQ(shared.use_count(), 3u);
-  q.clear();
-  EXPECT_EQ(shared.use_count(), 1u);
-  EXPECT_TRUE(q.empty());
-  EXPECT_EQ(q.bytes(), 0u);
-  EXPECT_EQ(q.in_flight(), 0u);
-  EXPECT_EQ(q.gather().msg.msg_iovlen, 0u);
-}
-
 TEST(SendQueueCacheTest, ReuseGivesAClearedQueue) {
   SendQueueCache cache;
   SendQueue* q = cache.acquire();
   ASSERT_NE(q, nullptr);
   PayloadRef shared = PayloadRef::copy_of(pattern(8, 3));
   ASSERT_TRUE(q->push(pattern(2, 0), shared.bytes(), shared, false, 1));
+  ASSERT_TRUE(q->push(pattern(2, 0), shared.bytes(), shared, true, 0));
   q->set_in_flight(1);
-  cache.release(q);
+  EXPECT_EQ(shared.use_count(), 3u);
+  cache.release(q);                    // clears it: every payload let go
   EXPECT_EQ(shared.use_count(), 1u);
 
   SendQueue* again = cache.acquire();
@@ -308,6 +272,7 @@ TEST(SendQueueCacheTest, ReuseGivesAClearedQueue) {
   EXPECT_TRUE(again->empty());
   EXPECT_EQ(again->bytes(), 0u);
   EXPECT_EQ(again->in_flight(), 0u);
+  EXPECT_EQ(again->gather().msg.msg_iovlen, 0u);
   SendQueue* other = cache.acquire();  // cache empty now: a fresh queue
   ASSERT_NE(other, nullptr);
   EXPECT_NE(other, again);
