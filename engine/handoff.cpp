@@ -14,6 +14,7 @@ void Handoff::forget(std::uint32_t slot) noexcept {
 }
 
 bool Handoff::must_wait(std::uint32_t slot) const noexcept {
+  if (!enabled()) return false;
   const auto& ring = *rings_[worker_of(slot)];
   if (ring.size_approx() >= ring.capacity()) return true;
   if (quota_ == 0 || slot >= runs_.size()) return false;
@@ -23,6 +24,7 @@ bool Handoff::must_wait(std::uint32_t slot) const noexcept {
 }
 
 Handoff::PushResult Handoff::push(std::uint32_t slot, LinkId id, Opcode op, std::span<const std::byte> payload) noexcept {
+  if (!enabled()) return PushResult::full;
   auto& ring = *rings_[worker_of(slot)];
   if (quota_ > 0 && slot >= runs_.size()) {
     try {

@@ -18,8 +18,8 @@ Link* LinkTable::take(std::uint32_t cap) noexcept {
     free_slots_.pop_back();
     return at(s);
   }
-  if (used_ >= cap || used_ >= max_slots_per_reactor) return nullptr;
-  const std::uint32_t s = used_;
+  const std::uint32_t s = used();
+  if (s >= cap || s >= max_slots_per_reactor) return nullptr;
   if ((s & (block_size - 1)) == 0) {
     try {
       free_slots_.reserve(s + block_size);
@@ -34,7 +34,7 @@ Link* LinkTable::take(std::uint32_t cap) noexcept {
     }
     blocks_[s >> block_bits].store(b, std::memory_order_release);
   }
-  ++used_;
+  used_.store(s + 1, std::memory_order_release);
   return at(s);
 }
 

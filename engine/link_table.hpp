@@ -33,7 +33,7 @@ class LinkTable {
 
   // Any thread (acquire): the slot's link, or null when never handed out.
   Link* at(std::uint32_t slot) const noexcept {
-    if (slot >= max_slots_per_reactor) return nullptr;
+    if (slot >= used_.load(std::memory_order_acquire)) return nullptr;
     Link* b = blocks_[slot >> block_bits].load(std::memory_order_acquire);
     return b ? &b[slot & (block_size - 1)] : nullptr;
   }
@@ -43,19 +43,21 @@ class LinkTable {
   // Bumps the slot's generation (never to 0, the invalid one) and frees it.
   void release(Link& link) noexcept;
   // Slots ever handed out: every live link has a slot below this.
-  std::uint32_t used() const noexcept { return used_; }
+  std::uint32_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
   // Slots that may be handed out before the next block is needed.
-  std::uint32_t capacity() const noexcept { return (used_ + block_size - 1) & ~(block_size - 1); }
+  std::uint32_t capacity() const noexcept { return (used() + block_size - 1) & ~(block_size - 1); }
 
   template <class F>
-  void for_each_slot(F&& f) noexcept(noexcept(f(std::declval<Link&>()))) {
-    for (std::uint32_t s = 0; s < used_; ++s)
+  void for_each_slot(F&& f) {
+    for (std::uint32_t s = 0, n = used(); s < n; ++s)
       if (Link* l = at(s)) f(*l);
   }
 
  private:
   std::unique_ptr<std::atomic<Link*>[]> blocks_;
-  std::uint32_t used_ = 0;
+  // Slots ever handed out; other threads read it (at) to refuse ids whose
+  // slot was never issued. Written by the owning thread only.
+  std::atomic<std::uint32_t> used_{0};
   std::vector<std::uint32_t> free_slots_;   // capacity reserved per block: release never allocates
 };
 
