@@ -8,16 +8,13 @@ namespace ringlink {
 bool SendQueue::push(std::span<const std::byte> header, std::span<const std::byte> payload, PayloadRef shared,
                      bool control, std::size_t written) noexcept {
   if (full()) return false;
-  SendFrame& f = at(count_);
-  if (shared) {
-    f.payload = std::move(shared);
-  } else if (!payload.empty()) {
-    f.payload = PayloadRef::allocate(payload.size());
-    if (!f.payload) return false;
-    std::memcpy(f.payload.data(), payload.data(), payload.size());
-  } else {
-    f.payload.reset();
+  if (!shared && !payload.empty()) {
+    shared = PayloadRef::allocate(payload.size());
+    if (!shared) return false;
+    std::memcpy(shared.data(), payload.data(), payload.size());
   }
+  SendFrame& f = *new (&at(count_)) SendFrame{};
+  f.payload = std::move(shared);
   f.header_len = static_cast<std::uint8_t>(header.size());
   if (!header.empty()) std::memcpy(f.header.data(), header.data(), header.size());
   f.length = static_cast<std::uint32_t>(payload.size());
@@ -66,7 +63,7 @@ bool SendQueue::consume(std::size_t n) noexcept {
     }
     n -= left;
     bytes_ -= left;
-    f.payload.reset();
+    f.~SendFrame();
     head_ = (head_ + 1) & (slots - 1);
     --count_;
   }
@@ -74,7 +71,7 @@ bool SendQueue::consume(std::size_t n) noexcept {
 }
 
 void SendQueue::clear() noexcept {
-  for (std::uint32_t i = 0; i < count_; ++i) at(i).payload.reset();
+  for (std::uint32_t i = 0; i < count_; ++i) at(i).~SendFrame();
   head_ = count_ = in_flight_ = 0;
   bytes_ = 0;
 }
@@ -89,7 +86,7 @@ SendQueue* SendQueueCache::acquire() noexcept {
     cache_.pop_back();
     return q;
   }
-  return new (std::nothrow) SendQueue{};
+  return new (std::nothrow) SendQueue;
 }
 
 void SendQueueCache::release(SendQueue* q) noexcept {

@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 
 #include <array>
+#include <new>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -44,6 +45,14 @@ class SendQueue {
   // frames (pong, close) that no policy may refuse.
   static constexpr std::uint32_t data_slots = slots > 4 ? slots - 2 : slots;
 
+  // Frames are built in their slots only when pushed: a new queue touches a
+  // few words, not its slots (one is taken for every link that sends while
+  // the cache is empty, e.g. a round of keepalive pings).
+  SendQueue() noexcept {}
+  ~SendQueue() { clear(); }
+  SendQueue(const SendQueue&) = delete;
+  SendQueue& operator=(const SendQueue&) = delete;
+
   std::uint32_t count() const noexcept { return count_; }
   bool empty() const noexcept { return count_ == 0; }
   std::uint64_t bytes() const noexcept { return bytes_; }       // unsent bytes
@@ -52,7 +61,7 @@ class SendQueue {
   bool fits_data(std::size_t total, std::uint64_t max_bytes) const noexcept {
     return bytes_ + total <= max_bytes && count_ < data_slots;
   }
-  SendFrame& at(std::uint32_t i) noexcept { return frames_[(head_ + i) & (slots - 1)]; }
+  SendFrame& at(std::uint32_t i) noexcept { return slot(head_ + i); }
 
   // Appends a frame of which `written` bytes already left. The payload is
   // `shared` when given, else copied. False when the copy's memory is not
@@ -91,13 +100,19 @@ class SendQueue {
   void clear() noexcept;
 
  private:
-  std::array<SendFrame, slots> frames_{};
+  SendFrame& slot(std::uint32_t i) noexcept {
+    return *std::launder(reinterpret_cast<SendFrame*>(storage_ + ((i & (slots - 1)) * sizeof(SendFrame))));
+  }
+
   std::uint32_t head_ = 0;
   std::uint32_t count_ = 0;
   std::uint32_t in_flight_ = 0;
   std::uint64_t bytes_ = 0;
-  std::array<iovec, config::send_batch * 2> iov_{};
-  msghdr msg_{};
+  // Only the `count_` slots from `head_` hold constructed frames.
+  alignas(SendFrame) std::byte storage_[slots * sizeof(SendFrame)];
+  // Written by gather() before use.
+  std::array<iovec, config::send_batch * 2> iov_;
+  msghdr msg_;
 };
 
 template <class F>
@@ -111,10 +126,13 @@ SendQueue::Dropped SendQueue::drop_unsent(F&& should_drop) noexcept {
       bytes_ -= f.total();
       ++d.frames;
       d.bytes += f.total();
-      f.payload.reset();
+      f.~SendFrame();
       continue;
     }
-    if (kept != i) at(kept) = std::move(f);
+    if (kept != i) {  // slot `kept` was emptied above
+      new (&at(kept)) SendFrame(std::move(f));
+      f.~SendFrame();
+    }
     ++kept;
   }
   count_ = kept;
