@@ -55,6 +55,9 @@ struct LinkAux;
 class Reactor {
  public:
   using ClockFn = std::uint64_t (*)() noexcept;
+  // Handshake, idle, keepalive and close deadlines fire up to this much late
+  // (reactor_timers.cpp says why); application timers are exact.
+  static constexpr std::uint32_t timer_slack_ms = 256;
 
   Reactor(std::uint32_t index, const ServerConfig& cfg, Handler& handler, Server* server);
   ~Reactor();

@@ -3,6 +3,15 @@
 // application's timer). A deadline that moved later (new traffic) is found
 // when the node fires, which then re-arms for the new time: traffic never
 // touches the wheel.
+//
+// The protocol's own deadlines (handshake, idle, keepalive, close) are
+// coarse: rounded up to a multiple of timer_slack_ms of the reactor clock.
+// The wheel can only say which slot holds the next node, not in which round,
+// so every distinct slot in use costs a wake-up per round; 10,000 quiet links
+// with exact keepalive deadlines would wake the reactor hundreds of times a
+// second. Rounded, they share 4096 / 256 = 16 slots (a few wake-ups a
+// second) and their pings leave in batches. The application's timer and the
+// rate-limit pause stay exact.
 #include <algorithm>
 
 #include "engine/reactor_internal.hpp"
@@ -21,17 +30,18 @@ void Reactor::arm_timer(Link& l) noexcept {
   };
   std::uint64_t due = UINT64_MAX;
   auto consider = [&](std::uint64_t t) { due = std::min(due, t); };
+  auto coarse = [](std::uint64_t t) { return (t + timer_slack_ms - 1) / timer_slack_ms * timer_slack_ms; };
   switch (l.state_) {
     case LinkState::handshaking:
-      if (cfg_.handshake_timeout_ms) consider(at(l.mark_ms_, cfg_.handshake_timeout_ms));
+      if (cfg_.handshake_timeout_ms) consider(coarse(at(l.mark_ms_, cfg_.handshake_timeout_ms)));
       break;
     case LinkState::open:
-      if (cfg_.idle_timeout_ms) consider(at(l.last_rx_ms_, cfg_.idle_timeout_ms));
+      if (cfg_.idle_timeout_ms) consider(coarse(at(l.last_rx_ms_, cfg_.idle_timeout_ms)));
       if (cfg_.ping_interval_ms) {
         if (l.has(Link::f_awaiting_pong)) {
-          consider(at(l.mark_ms_, cfg_.pong_timeout_ms));
+          consider(coarse(at(l.mark_ms_, cfg_.pong_timeout_ms)));
         } else {
-          consider(at(l.last_rx_ms_, cfg_.ping_interval_ms));
+          consider(coarse(at(l.last_rx_ms_, cfg_.ping_interval_ms)));
         }
       }
       if (l.paused_ & Link::p_rate) {
@@ -42,7 +52,7 @@ void Reactor::arm_timer(Link& l) noexcept {
       if (l.aux_ != nullptr && l.aux_->app_timer_armed) consider(at(l.aux_->app_timer_ms, 0));
       break;
     case LinkState::closing:
-      consider(at(l.mark_ms_, close_timeout_ms(cfg_)));
+      consider(coarse(at(l.mark_ms_, close_timeout_ms(cfg_))));
       break;
     case LinkState::closed:
       break;
