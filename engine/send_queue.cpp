@@ -6,22 +6,34 @@
 namespace ringlink {
 
 bool SendQueue::push(std::span<const std::byte> header, std::span<const std::byte> payload, PayloadRef shared,
-                     bool control, std::size_t written) noexcept {
+                     bool control) noexcept {
   if (full()) return false;
-  if (!shared && !payload.empty()) {
-    shared = PayloadRef::allocate(payload.size());
-    if (!shared) return false;
-    std::memcpy(shared.data(), payload.data(), payload.size());
+  const std::size_t total = header.size() + payload.size();
+  if (!shared && total <= arena_bytes - arena_used_) {
+    std::byte* at_arena = arena_ + arena_used_;
+    if (!header.empty()) std::memcpy(at_arena, header.data(), header.size());
+    if (!payload.empty()) std::memcpy(at_arena + header.size(), payload.data(), payload.size());
+    arena_used_ += total;
+    SendFrame& f = *new (&at(count_)) SendFrame{};
+    f.data = at_arena;
+    f.length = static_cast<std::uint32_t>(total);
+    f.control = control ? 1 : 0;
+  } else {
+    if (!shared && !payload.empty()) {
+      shared = PayloadRef::allocate(payload.size());
+      if (!shared) return false;
+      std::memcpy(shared.data(), payload.data(), payload.size());
+    }
+    SendFrame& f = *new (&at(count_)) SendFrame{};
+    f.payload = std::move(shared);
+    f.data = f.payload.data();
+    f.header_len = static_cast<std::uint8_t>(header.size());
+    if (!header.empty()) std::memcpy(f.header.data(), header.data(), header.size());
+    f.length = static_cast<std::uint32_t>(payload.size());
+    f.control = control ? 1 : 0;
   }
-  SendFrame& f = *new (&at(count_)) SendFrame{};
-  f.payload = std::move(shared);
-  f.header_len = static_cast<std::uint8_t>(header.size());
-  if (!header.empty()) std::memcpy(f.header.data(), header.data(), header.size());
-  f.length = static_cast<std::uint32_t>(payload.size());
-  f.written = static_cast<std::uint32_t>(written);
-  f.control = control ? 1 : 0;
   ++count_;
-  bytes_ += header.size() + payload.size() - written;
+  bytes_ += total;
   return true;
 }
 
@@ -29,20 +41,27 @@ SendQueue::Gather SendQueue::gather() noexcept {
   std::size_t cnt = 0;
   std::size_t want = 0;
   bool large = false;
-  const std::uint32_t frames = std::min<std::uint32_t>(count_, config::send_batch);
-  for (std::uint32_t i = 0; i < frames; ++i) {
-    SendFrame& f = at(i);
+  auto add = [&](const std::byte* p, std::size_t n) {
+    if (cnt > 0 && static_cast<const std::byte*>(iov_[cnt - 1].iov_base) + iov_[cnt - 1].iov_len == p) {
+      iov_[cnt - 1].iov_len += n;  // back to back in the arena
+    } else {
+      iov_[cnt++] = {const_cast<std::byte*>(p), n};
+    }
+    want += n;
+  };
+  std::uint32_t frames = 0;
+  // Each frame adds at most two iovecs.
+  while (frames < count_ && cnt + 2 <= iov_.size()) {
+    SendFrame& f = at(frames++);
     std::size_t skip = f.written;
     if (skip < f.header_len) {
-      iov_[cnt++] = {f.header.data() + skip, f.header_len - skip};
-      want += f.header_len - skip;
+      add(f.header.data() + skip, f.header_len - skip);
       skip = 0;
     } else {
       skip -= f.header_len;
     }
     if (f.length > skip) {
-      iov_[cnt++] = {f.payload.data() + skip, f.length - skip};
-      want += f.length - skip;
+      add(f.data + skip, f.length - skip);
       if (config::zc_threshold > 0 && f.length - skip >= config::zc_threshold) large = true;
     }
   }
@@ -67,13 +86,17 @@ bool SendQueue::consume(std::size_t n) noexcept {
     head_ = (head_ + 1) & (slots - 1);
     --count_;
   }
-  return count_ == 0;
+  if (count_ != 0) return false;
+  arena_used_ = 0;
+  return true;
 }
 
 void SendQueue::clear() noexcept {
   for (std::uint32_t i = 0; i < count_; ++i) at(i).~SendFrame();
   head_ = count_ = in_flight_ = 0;
+  in_flight_bytes_ = 0;
   bytes_ = 0;
+  arena_used_ = 0;
 }
 
 SendQueueCache::~SendQueueCache() {

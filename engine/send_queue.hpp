@@ -1,10 +1,13 @@
 // SendQueue: one link's bounded queue of outgoing frames, and the gather
-// list that writes them. A frame is its header bytes kept beside a
-// reference to its payload, so a gather write sends both without joining
-// them, and a broadcast payload is shared, never copied.
+// list that writes them. A shared payload (a broadcast) is referenced, never
+// copied: its frame keeps the header bytes beside the reference, and the
+// gather write sends both without joining them. A small frame of the
+// caller's bytes is copied, header and payload together, into the queue's
+// arena, where frames queued one after another sit back to back and leave
+// as one iovec: sixteen echoes of a turn are one buffer for the kernel.
 //
 //   SendQueue& q = ...;
-//   q.push(header, payload, shared, control, written_inline);
+//   q.push(header, payload, shared, control);
 //   SendQueue::Gather g = q.gather();           // iovecs of what is unsent
 //   ssize_t n = sendmsg(fd, &g.msg, ...);
 //   q.consume(n);                               // frames fully sent leave
@@ -29,9 +32,10 @@
 namespace ringlink {
 
 struct SendFrame {
-  PayloadRef payload;
-  std::uint32_t written = 0;      // bytes of header + payload already sent
-  std::uint32_t length = 0;       // payload bytes
+  PayloadRef payload;             // owns the bytes at `data`, unless they are in the arena
+  const std::byte* data = nullptr;  // what follows `header`: the payload, or (arena) header and payload
+  std::uint32_t written = 0;      // bytes of header + data already sent
+  std::uint32_t length = 0;       // bytes at `data`
   std::array<std::byte, max_frame_header> header{};
   std::uint8_t header_len = 0;
   std::uint8_t control = 0;       // never dropped by a policy
@@ -44,6 +48,8 @@ class SendQueue {
   // Data frames may fill all but a few slots, which stay free for control
   // frames (pong, close) that no policy may refuse.
   static constexpr std::uint32_t data_slots = slots > 4 ? slots - 2 : slots;
+  // Bytes of small frames copied in; reused each time the queue empties.
+  static constexpr std::size_t arena_bytes = 4096;
 
   // Frames are built in their slots only when pushed: a new queue touches a
   // few words, not its slots (one is taken for every link that sends while
@@ -63,11 +69,11 @@ class SendQueue {
   }
   SendFrame& at(std::uint32_t i) noexcept { return slot(head_ + i); }
 
-  // Appends a frame of which `written` bytes already left. The payload is
-  // `shared` when given, else copied. False when the copy's memory is not
-  // to be had or every slot is taken (nothing is queued then).
+  // Appends a frame. The payload is `shared` when given, else copied (into
+  // the arena when it has room). False when the copy's memory is not to be
+  // had or every slot is taken (nothing is queued then).
   [[nodiscard]] bool push(std::span<const std::byte> header, std::span<const std::byte> payload, PayloadRef shared,
-                          bool control, std::size_t written) noexcept;
+                          bool control) noexcept;
 
   // Drops data frames not yet started, oldest first, while
   // should_drop(frames that would be left) says so; control frames, frames
@@ -79,8 +85,9 @@ class SendQueue {
   template <class F>
   Dropped drop_unsent(F&& should_drop) noexcept;
 
-  // The gather list of up to config::send_batch frames from the front. It
-  // lives in the queue: a completion backend reads it after the call.
+  // The gather list of the front frames: up to config::send_batch iovecs,
+  // frames whose bytes lie back to back sharing one. It lives in the queue:
+  // a completion backend reads it after the call.
   struct Gather {
     msghdr& msg;
     std::size_t want;       // bytes it covers
@@ -94,7 +101,11 @@ class SendQueue {
 
   // Frames a completion backend is sending: they stay put until it reports.
   std::uint32_t in_flight() const noexcept { return in_flight_; }
-  void set_in_flight(std::uint32_t frames) noexcept { in_flight_ = frames; }
+  std::size_t in_flight_bytes() const noexcept { return in_flight_bytes_; }
+  void set_in_flight(std::uint32_t frames, std::size_t bytes) noexcept {
+    in_flight_ = frames;
+    in_flight_bytes_ = bytes;
+  }
 
   // Empties the queue, letting go of every payload.
   void clear() noexcept;
@@ -108,11 +119,14 @@ class SendQueue {
   std::uint32_t count_ = 0;
   std::uint32_t in_flight_ = 0;
   std::uint64_t bytes_ = 0;
+  std::size_t arena_used_ = 0;
+  std::size_t in_flight_bytes_ = 0;
   // Only the `count_` slots from `head_` hold constructed frames.
   alignas(SendFrame) std::byte storage_[slots * sizeof(SendFrame)];
   // Written by gather() before use.
-  std::array<iovec, config::send_batch * 2> iov_;
+  std::array<iovec, config::send_batch> iov_;
   msghdr msg_;
+  alignas(64) std::byte arena_[arena_bytes];
 };
 
 template <class F>
