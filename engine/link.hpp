@@ -40,9 +40,11 @@ class Link {
   bool is_client() const noexcept { return (flags_ & f_client) != 0; }
 
   // Queues one message (a single frame; text must be valid UTF-8, the engine
-  // does not check what it sends). The payload is written at once when the
-  // queue is empty and the socket takes it; whatever is left is copied, so
-  // `payload` stays the caller's and may be reused as soon as send returns.
+  // does not check what it sends). Output is corked: the link's messages of
+  // one loop turn leave together in one write at the turn's end, before the
+  // reactor sleeps (or sooner, past the cork_high_water flag). The payload
+  // is copied, so `payload` stays the caller's and may be reused as soon as
+  // send returns.
   // An empty queue takes one message of any size; after that the byte cap
   // (ServerConfig::max_queued_bytes) and the send_ring_slots flag apply.
   // Results:

@@ -53,6 +53,8 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   commands_rejected += m.commands_rejected.get();
   handler_exceptions += m.handler_exceptions.get();
   out_of_memory += m.out_of_memory.get();
+  write_calls += m.write_calls.get();
+  partial_writes += m.partial_writes.get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
 }
@@ -106,6 +108,10 @@ constexpr Series kSeries[] = {
      &ReactorMetrics::handler_exceptions},
     {"ringlink_out_of_memory_total", "counter", "Allocations refused; each affected one link only.",
      &ReactorMetrics::out_of_memory},
+    {"ringlink_write_calls_total", "counter", "Gather writes issued: one per link per turn when corked.",
+     &ReactorMetrics::write_calls},
+    {"ringlink_partial_writes_total", "counter", "Writes the kernel took only in part (socket buffer full).",
+     &ReactorMetrics::partial_writes},
 };
 
 void header(std::string& out, const char* name, const char* type, const char* help) {

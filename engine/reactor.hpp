@@ -206,7 +206,6 @@ class Reactor {
   SendResult enqueue(Link& link, std::span<const std::byte> header, std::span<const std::byte> payload,
                      PayloadRef shared, bool control) noexcept;
   SendResult admit(Link& link, std::size_t total, bool control) noexcept;
-  std::size_t write_now(Link& link, std::span<const std::byte> header, std::span<const std::byte> payload) noexcept;
   // `now`: write synchronously even on a completion backend.
   void flush(Link& link, bool now = false) noexcept;
   void after_sent(Link& link, std::size_t n) noexcept;

@@ -168,20 +168,18 @@ void Reactor::on_read_end(Link& l, int err) noexcept {
     abort_link(l, why, close_code::abnormal, err);
     return;
   }
-  if (!backend_.inline_sends()) {
-    // A completion backend reports the FIN as soon as it is read, maybe
-    // ahead of input the link has not taken yet (paused): take that first;
-    // the receive re-armed at resume() reports the FIN again.
-    if (l.paused() || (l.aux_ != nullptr && !l.aux_->pending.empty())) {
-      l.set(Link::f_readable);
-      return;
-    }
-    // Replies to the last messages may still sit in the queue, due at the
-    // turn's end: write them now, before the socket goes.
-    if (l.sendq_ != nullptr && !l.sendq_->empty() && !l.has(Link::f_send_busy)) {
-      flush(l, true);
-      if (l.closed()) return;
-    }
+  // A completion backend reports the FIN as soon as it is read, maybe ahead
+  // of input the link has not taken yet (paused): take that first; the
+  // receive re-armed at resume() reports the FIN again.
+  if (!backend_.inline_sends() && (l.paused() || (l.aux_ != nullptr && !l.aux_->pending.empty()))) {
+    l.set(Link::f_readable);
+    return;
+  }
+  // Replies to the last messages may still sit in the queue (output is
+  // corked until the turn's end): write them now, before the socket goes.
+  if (l.sendq_ != nullptr && !l.sendq_->empty() && !l.has_any(Link::f_send_busy | Link::f_want_write)) {
+    flush(l, true);
+    if (l.closed()) return;
   }
   if (l.is(LinkState::closing)) {
     abort_link(l, l.close_reason_, l.close_code_);

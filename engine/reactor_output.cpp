@@ -67,30 +67,30 @@ void Reactor::send_http(Link& l, std::string_view bytes) noexcept {
   (void)enqueue(l, {}, std::as_bytes(std::span<const char>(bytes.data(), bytes.size())), {}, true);
 }
 
+// Output is corked: a frame only joins the link's queue, and the link joins
+// the turn's flush list once; flush_all() gives each link one gather write
+// at the turn's end, after the reads and commands, before the reactor
+// sleeps (so no latency is added). Sixteen replies to sixteen messages of
+// one read leave in one write.
 SendResult Reactor::enqueue(Link& l, std::span<const std::byte> header, std::span<const std::byte> payload,
                             PayloadRef shared, bool control) noexcept {
   const std::size_t total = header.size() + payload.size();
-  // A completion backend sends at the end of the turn, so a burst within one
-  // turn (cross-thread commands, a handler sending many frames) would meet
-  // the slot cap before anything left. Half full with nothing in flight:
-  // write synchronously now, as epoll would have.
-  if (!backend_.inline_sends() && l.sendq_ != nullptr && l.sendq_->count() >= SendQueue::slots / 2 &&
-      !l.has_any(Link::f_send_busy | Link::f_drain_wanted | Link::f_close_after_flush) && l.fd_ >= 0) {
+  // A burst within one turn (a handler sending much, many cross-thread
+  // sends) is written as soon as it passes the high-water mark or half the
+  // slots, or would not fit the queue's caps: memory stays bounded, and the
+  // outbound policy judges only what the socket did not take, as without
+  // corking. Not from inside a send that would call on_drain or end the
+  // link: those wait for the turn's flush.
+  if (l.sendq_ != nullptr && !l.sendq_->empty() &&
+      (l.sendq_->bytes() >= config::cork_high_water || l.sendq_->count() >= SendQueue::slots / 2 ||
+       (!control && !l.sendq_->fits_data(total, cfg_.max_queued_bytes))) &&
+      !l.has_any(Link::f_want_write | Link::f_send_busy | Link::f_drain_wanted | Link::f_close_after_flush) &&
+      l.fd_ >= 0) {
     flush(l, true);
     if (l.closed()) return SendResult::closed;
   }
   const SendResult result = admit(l, total, control);
   if (result == SendResult::backpressured || result == SendResult::closed) return result;
-
-  std::size_t written = 0;
-  if ((l.sendq_ == nullptr || l.sendq_->empty()) && !l.has_any(Link::f_want_write | Link::f_send_busy) &&
-      backend_.inline_sends() && l.fd_ >= 0) {
-    // Nothing queued: write now and queue only what is left.
-    written = write_now(l, header, payload);
-    if (l.closed()) return SendResult::closed;
-    if (written == total) return result;
-    l.set(Link::f_want_write);
-  }
 
   if (l.sendq_ == nullptr) l.sendq_ = queues_.acquire();
   if (l.sendq_ == nullptr) {
@@ -103,11 +103,11 @@ SendResult Reactor::enqueue(Link& l, std::span<const std::byte> header, std::spa
     abort_link(l, CloseReason::slow_consumer, close_code::policy_violation);
     return SendResult::closed;
   }
-  if (!l.sendq_->push(header, payload, std::move(shared), control, written)) {
+  if (!l.sendq_->push(header, payload, std::move(shared), control)) {
     out_of_memory(l);
     return SendResult::closed;
   }
-  metrics_.queued_bytes.add(total - written);
+  metrics_.queued_bytes.add(total);
   metrics_.queued_bytes_high_water.raise_to(metrics_.queued_bytes.get());
   if (!l.has_any(Link::f_want_write | Link::f_send_busy)) mark_flush(l);
   return result;
@@ -146,24 +146,6 @@ void Reactor::count_dropped(const SendQueue::Dropped& d) noexcept {
   metrics_.send_dropped.add(d.frames);
 }
 
-// One write of a frame while nothing is queued; returns the bytes taken
-// (the link is closed when the write failed).
-std::size_t Reactor::write_now(Link& l, std::span<const std::byte> header, std::span<const std::byte> payload) noexcept {
-  iovec iov[2];
-  msghdr msg{};
-  msg.msg_iov = iov;
-  if (!header.empty()) iov[msg.msg_iovlen++] = {const_cast<std::byte*>(header.data()), header.size()};
-  if (!payload.empty()) iov[msg.msg_iovlen++] = {const_cast<std::byte*>(payload.data()), payload.size()};
-  const ssize_t r = msg.msg_iovlen > 0 ? backend_.send(l.id().raw(), l.fd_, msg) : 0;
-  if (r < 0 && r != -EAGAIN) {
-    abort_link(l, CloseReason::io_error, close_code::abnormal);
-    return 0;
-  }
-  const std::size_t written = r > 0 ? static_cast<std::size_t>(r) : 0;
-  metrics_.bytes_out.add(written);
-  return written;
-}
-
 void Reactor::mark_flush(Link& l) noexcept { join_list(flush_list_, l, Link::f_in_flush); }
 
 void Reactor::on_writable(Link& l) noexcept {
@@ -178,13 +160,15 @@ void Reactor::flush(Link& l, bool now) noexcept {
     const SendQueue::Gather g = q.gather();
     const ssize_t r = now ? backend_.send_now(l.id().raw(), l.fd_, g.msg)
                           : backend_.send(l.id().raw(), l.fd_, g.msg, g.large);
+    metrics_.write_calls.add();
+    if (r >= 0 && static_cast<std::size_t>(r) < g.want) metrics_.partial_writes.add();
     if (now && (r == -EAGAIN || (r >= 0 && static_cast<std::size_t>(r) < g.want))) {
       if (r > 0) after_sent(l, static_cast<std::size_t>(r));
       mark_flush(l);  // the rest goes the backend's way at the turn's end
       return;
     }
     if (r == -EINPROGRESS) {  // a completion backend took it: on_sent() follows
-      q.set_in_flight(g.frames);
+      q.set_in_flight(g.frames, g.want);
       l.set(Link::f_send_busy);
       return;
     }
@@ -227,7 +211,10 @@ void Reactor::after_sent(Link& l, std::size_t n) noexcept {
 // A completion backend's send finished: res bytes left, or -errno.
 void Reactor::on_sent(Link& l, ssize_t res) noexcept {
   l.clear(Link::f_send_busy);
-  if (l.sendq_ != nullptr) l.sendq_->set_in_flight(0);
+  if (l.sendq_ != nullptr) {
+    if (res >= 0 && static_cast<std::size_t>(res) < l.sendq_->in_flight_bytes()) metrics_.partial_writes.add();
+    l.sendq_->set_in_flight(0, 0);
+  }
   if (res < 0) {
     abort_link(l, CloseReason::io_error, close_code::abnormal, static_cast<int>(res));
     return;
