@@ -70,7 +70,7 @@ struct Results {
   // Backpressure seen by our sends.
   std::uint64_t backpressured_sends = 0;  // send() answered backpressured
   std::uint64_t blocked_ms = 0;           // summed over connections: time waiting for on_drain
-  std::uint64_t partial_writes = 0;       // the socket took only part of a message (queued)
+  std::uint64_t partial_writes = 0;       // writes the kernel took only in part (engine metric, whole run)
 
   std::vector<ConnResult> conns;
   std::vector<ThreadResult> threads;

@@ -110,7 +110,7 @@ struct alignas(64) ThreadState {
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(MessageCheck::count_)> corrupt{};
   std::uint64_t wrong_connection = 0, wrong_opcode = 0, never_sent = 0, bad_pongs = 0, foreign = 0;
-  std::uint64_t send_failures = 0, backpressured = 0, blocked_ns = 0, partial_writes = 0;
+  std::uint64_t send_failures = 0, backpressured = 0, blocked_ns = 0;
 
   // Open-loop schedule (rate: over every open link of the thread; push: the sender).
   std::vector<Conn*> senders;
@@ -259,7 +259,6 @@ SendResult LoadRunner::send_data(Conn& c, ThreadState& t, std::uint64_t intended
       ++t.w_msgs_out;
       t.w_bytes_out += size;
     }
-    if (c.link != nullptr && c.link->queued_bytes() > 0) ++t.partial_writes;
   } else if (r == SendResult::queued_dropping_older) {
     ++t.send_failures;  // queued, but older unsent messages were dropped
     t.errors.add();
@@ -766,8 +765,11 @@ void LoadRunner::collect(Results& r, const std::vector<bool>& open_at_end) {
     r.send_failures += t.send_failures;
     r.backpressured_sends += t.backpressured;
     r.blocked_ms += t.blocked_ns / 1'000'000;
-    r.partial_writes += t.partial_writes;
   }
+  // Writes the kernel took only in part, over the run: counted where they
+  // happen, in the engine (every send is queued until its turn's flush, so
+  // a queued message says nothing about the socket).
+  if (server_) r.partial_writes = server_->snapshot().partial_writes;
   {
     std::lock_guard<std::mutex> lock(rare_.mutex);
     r.connect_errors = rare_.connect_errors;
