@@ -1,7 +1,6 @@
 // Bytes coming in: where the backend reads to, what it received, chunks
 // held while a link is paused, the read side's end, and pausing itself.
 #include <algorithm>
-#include <cassert>
 #include <cstring>
 
 #include "engine/reactor_internal.hpp"
@@ -28,8 +27,15 @@ std::span<std::byte> Reactor::read_target(Link& l) noexcept {
     l.rstart_ = 0;
   }
   const std::size_t used = l.rstart_ + l.rlen_;
-  assert(used < cap && "a held partial frame always fits in a chunk");
-  if (used >= cap) return {};
+  // A full chunk of bytes not yet decoded (a link resumed after its
+  // hand-off gate stopped in the middle of a chunk, and the socket's edge
+  // came before the reactor's next turn took the frames): no room now. The
+  // link reads again once the read-again list has taken its frames.
+  if (used >= cap) {
+    l.set(Link::f_readable);
+    mark_ready(l);
+    return {};
+  }
   return {l.rbuf_ + used, cap - used};
 }
 
@@ -40,9 +46,12 @@ void Reactor::on_readable(Link& l, bool hangup) noexcept {
   const std::uint64_t key = l.id().raw();
   const bool more = backend_.read_pass(*this, l, l.fd_, l.has(Link::f_hangup));
   if (link_for(key) != &l) return;  // closed while reading
+  // A pass that found the socket empty (EAGAIN) leaves the chunk it took for
+  // the read: an idle link holds none.
+  if (l.rlen_ == 0) release_rbuf(l);
   if (more) {
     mark_ready(l);
-  } else if (!l.paused()) {
+  } else if (!l.paused() && !l.has(Link::f_in_ready)) {
     l.clear(Link::f_readable);
   }
 }
