@@ -39,6 +39,17 @@ struct Sender : Handler {
 
 std::uint64_t writes(Harness& t) { return t.reactor().metrics().write_calls.get(); }
 
+// The `n` frames of a burst, each `size` bytes, arrived in sequence.
+void expect_burst(const std::vector<wire::RxFrame>& frames, unsigned n, unsigned size) {
+  ASSERT_EQ(frames.size(), n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    ASSERT_EQ(frames[i].payload.size(), size);
+    std::uint32_t seq;
+    std::memcpy(&seq, frames[i].payload.data(), sizeof seq);
+    ASSERT_EQ(seq, i);
+  }
+}
+
 }  // namespace
 
 // Sixteen messages that arrive in one read are answered in one write.
@@ -90,14 +101,7 @@ TEST(Cork, HighWaterWritesEarly) {
   const std::uint64_t w0 = writes(t);
   ASSERT_TRUE(c.send_text("burst " + std::to_string(n) + " " + std::to_string(size)));
   ASSERT_GE(t.pump_until([&] { return c.frame_count() >= n; }), 0);
-  const auto frames = c.frames();
-  ASSERT_EQ(frames.size(), n);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    ASSERT_EQ(frames[i].payload.size(), size);
-    std::uint32_t seq;
-    std::memcpy(&seq, frames[i].payload.data(), sizeof seq);
-    EXPECT_EQ(seq, i);
-  }
+  expect_burst(c.frames(), n, size);
   EXPECT_GE(expected, 2u);
   EXPECT_EQ(writes(t) - w0, expected);
   EXPECT_LE(t.reactor().metrics().queued_bytes_high_water.get(), config::cork_high_water + size + 4);
@@ -121,14 +125,7 @@ TEST(Cork, PartialWritesKeepOrder) {
   EXPECT_GT(t.reactor().metrics().queued_bytes.get(), 0u);
   c.start_reader();
   ASSERT_GE(t.pump_until([&] { return c.frame_count() >= n; }, 20000), 0);
-  const auto frames = c.frames();
-  ASSERT_EQ(frames.size(), n);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    ASSERT_EQ(frames[i].payload.size(), size);
-    std::uint32_t seq;
-    std::memcpy(&seq, frames[i].payload.data(), sizeof seq);
-    ASSERT_EQ(seq, i);
-  }
+  expect_burst(c.frames(), n, size);
   for (SendResult r : h.results) EXPECT_EQ(r, SendResult::queued);
   EXPECT_EQ(t.reactor().metrics().queued_bytes.get(), 0u);
 }
