@@ -36,8 +36,8 @@ struct ServerConfig {
   // pong_timeout -> close 1011, and the socket goes after close_timeout: a
   // dead link is gone within 35 + 15 + 5 = 55 s (each deadline may be up to
   // Reactor::timer_slack_ms late). Busy links never ping; a ping and its pong
-  // cost the server about 10 us here, so 10,000 quiet links cost about
-  // 0.04 s of CPU per 10 s (bench/scripts/keepalive_idle.sh).
+  // cost the server 12-16 us here, so 10,000 quiet links cost 0.04-0.05 s of
+  // CPU per 10 s (bench/scripts/keepalive_idle.sh, bench/data/split/).
   std::uint32_t ping_interval_ms = 35'000;
   std::uint32_t pong_timeout_ms = 15'000;
   std::uint32_t close_timeout_ms = 5'000;       // our close frame -> peer's reply or TCP close
