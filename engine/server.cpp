@@ -80,7 +80,7 @@ int Server::start() {
     if (err < 0 && first_error == 0) first_error = err;
   }
   for (unsigned i = 0; i < worker_count; ++i) worker_threads_.emplace_back([this, i] { worker_main(i); });
-  running_ = true;
+  running_.store(true, std::memory_order_release);
   if (first_error < 0) {
     stop(std::chrono::milliseconds(0));
     return first_error;
@@ -105,7 +105,7 @@ void Server::stop(std::chrono::milliseconds deadline) {
   for (std::size_t i = 0; i < workers_.size(); ++i) notify_worker(static_cast<unsigned>(i));
   for (auto& t : worker_threads_) t.join();
   worker_threads_.clear();
-  running_ = false;
+  running_.store(false, std::memory_order_release);
 }
 
 SendResult Server::send(LinkId id, std::span<const std::byte> payload, Opcode op) {

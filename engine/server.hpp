@@ -117,8 +117,10 @@ class Server {
   // thread. on_close runs for every open link before it returns. A no-op when not
   // running.
   void stop(std::chrono::milliseconds deadline = std::chrono::seconds(5));
-  // Controlling thread: between a successful start() and stop().
-  bool running() const noexcept { return running_; }
+  // Between a successful start() and the end of stop(). Any thread (a
+  // sender may poll it to stop sending); start() and stop() themselves
+  // belong to the controlling thread.
+  bool running() const noexcept { return running_.load(std::memory_order_acquire); }
 
   // Any thread: the counters summed over reactors (relaxed reads: each
   // counter is exact, the set is not one instant). Valid after stop() too.
@@ -153,7 +155,7 @@ class Server {
   std::atomic<std::uint32_t> next_connect_{0};
   std::atomic<bool> workers_stop_{false};
   std::uint16_t port_ = 0;
-  bool running_ = false;
+  std::atomic<bool> running_{false};
 };
 
 }  // namespace ringlink
