@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <new>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <mimalloc.h>
 
 namespace ringlink {
@@ -25,17 +28,31 @@ constexpr size_t chunk_alignment = 64;
 }  // namespace
 
 ChunkPool::ChunkPool(size_t max_chunks, size_t chunk_size, size_t max_cached) noexcept
-    : chunk_size_(std::max<size_t>(chunk_size, sizeof(FreeChunk))),
+    : chunk_size_(std::max<size_t>(chunk_size, 1)),
       max_chunks_(max_chunks),
-      max_cached_(max_cached),
-      alloc_bytes_((2 * padding + chunk_size_ + chunk_alignment - 1) & ~(chunk_alignment - 1)) {}
+      min_cached_(max_cached),
+      max_cached_(max_cached) {
+  const size_t raw = 2 * padding + chunk_size_;
+  // A chunk of a page or more gets pages of its own, so drop_pages() can hand all of them
+  // back without touching a neighbour. mimalloc's size classes round such sizes up anyway.
+  alignment_ = chunk_size_ >= page_bytes() ? page_bytes() : chunk_alignment;
+  alloc_bytes_ = (raw + alignment_ - 1) & ~(alignment_ - 1);
+  front_ = padding;
+  try {
+    free_.reserve(max_cached_);
+  } catch (...) {
+    max_cached_ = min_cached_ = 0;  // no room for a free list: every release frees
+  }
+}
+
+size_t ChunkPool::page_bytes() noexcept {
+  static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  return page;
+}
 
 ChunkPool::~ChunkPool() {
-  while (free_list_ != nullptr) {
-    FreeChunk* next = free_list_->next;
-    free_chunk(reinterpret_cast<std::byte*>(free_list_));
-    free_list_ = next;
-  }
+  for (const Cached& c : free_) free_chunk(c.data);
+  free_.clear();
   cached_ = 0;
   if constexpr (use_mimalloc) {
     // mimalloc deletes a thread's extra heaps when the thread exits, so the heap may only be
@@ -59,15 +76,15 @@ std::byte* ChunkPool::allocate_chunk() noexcept {
       heap_ = heap;
       heap_thread_ = me;
     }
-    base = mi_heap_malloc_aligned(heap_, alloc_bytes_, chunk_alignment);
+    base = mi_heap_malloc_aligned(heap_, alloc_bytes_, alignment_);
   } else {
-    base = std::aligned_alloc(chunk_alignment, alloc_bytes_);
+    base = std::aligned_alloc(alignment_, alloc_bytes_);
   }
-  return base != nullptr ? static_cast<std::byte*>(base) + padding : nullptr;
+  return base != nullptr ? static_cast<std::byte*>(base) + front_ : nullptr;
 }
 
 void ChunkPool::free_chunk(std::byte* data) noexcept {
-  void* base = data - padding;
+  void* base = base_of(data);
   if constexpr (use_mimalloc) {
     mi_free(base);  // any thread: mimalloc routes cross-thread frees itself
   } else {
@@ -78,9 +95,9 @@ void ChunkPool::free_chunk(std::byte* data) noexcept {
 std::byte* ChunkPool::acquire() noexcept {
   if (in_use_ >= max_chunks_) return nullptr;
   std::byte* data;
-  if (free_list_ != nullptr) {
-    data = reinterpret_cast<std::byte*>(free_list_);
-    free_list_ = free_list_->next;
+  if (!free_.empty()) {
+    data = free_.back().data;
+    free_.pop_back();
     --cached_;
   } else {
     data = allocate_chunk();
@@ -98,8 +115,54 @@ void ChunkPool::release(std::byte* data) noexcept {
     free_chunk(data);
     return;
   }
-  free_list_ = ::new (static_cast<void*>(data)) FreeChunk{free_list_};
+  free_.push_back(Cached{data, false});  // within the reserved room: cached_ < max_cached_
   ++cached_;
+}
+
+size_t ChunkPool::drop_pages(std::byte* data) const noexcept {
+  if (data == nullptr || alignment_ < page_bytes()) return 0;
+  if (::madvise(base_of(data), alloc_bytes_, MADV_DONTNEED) != 0) return 0;
+  return alloc_bytes_ / page_bytes();
+}
+
+size_t ChunkPool::trim(size_t low_water) noexcept {
+  size_t pages = 0;
+  // The oldest cached chunks (the bottom of the stack) go first.
+  const size_t excess = free_.size() > low_water ? free_.size() - low_water : 0;
+  for (size_t i = 0; i < free_.size(); ++i) {
+    Cached& c = free_[i];
+    if (!c.dropped) {
+      pages += drop_pages(c.data);
+      c.dropped = true;
+    }
+    if (i < excess) free_chunk(c.data);
+  }
+  free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(excess));
+  cached_ = free_.size();
+  if constexpr (use_mimalloc) {
+    // The burst's other memory (send queues, sessions) went back to the
+    // allocator, which keeps its pages; ask it to return what is free.
+    if (heap_ != nullptr && heap_thread_ == thread_serial()) mi_heap_collect(heap_, true);
+    mi_collect(true);
+  }
+  return pages;
+}
+
+void ChunkPool::set_max_cached(size_t n) noexcept {
+  n = std::max(n, min_cached_);
+  if (n > free_.capacity()) {
+    try {
+      free_.reserve(n);
+    } catch (...) {
+      return;  // keep the room there is
+    }
+  }
+  max_cached_ = n;
+  while (free_.size() > max_cached_) {
+    free_chunk(free_.back().data);
+    free_.pop_back();
+  }
+  cached_ = free_.size();
 }
 
 }  // namespace ringlink

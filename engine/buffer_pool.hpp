@@ -19,8 +19,13 @@
 // in use (or the allocator fails); it never aborts and never prints.
 //
 // Memory follows demand: chunks are allocated on first need, never up front. Released
-// chunks go onto an intrusive free list of at most `max_cached`; beyond that they go back to
-// the allocator, so memory shrinks after a burst.
+// chunks go onto a free list of at most `max_cached` (set_max_cached() lets the io_uring
+// backend raise it to its ring's fill, so a busy turn's chunks are reused, not reallocated);
+// beyond that they go back to the allocator. When the load goes away, trim(low_water) hands
+// the pages of every cached chunk back to the kernel and frees those past `low_water`, and
+// drop_pages() does the same for a chunk someone else holds empty (the io_uring buffer ring's):
+// idle memory is what the links hold, not what a past burst touched. Chunks of at least a page
+// are page aligned and own whole pages for this, so nothing else shares a page with them.
 //
 // Threading: single-threaded. acquire() and release() (and so ChunkLease destruction) must
 // happen on one thread at a time, the reactor's; a chunk used by another thread must be
@@ -38,6 +43,7 @@
 #include <cstdint>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "ringlink_config.hpp"
 
@@ -67,6 +73,17 @@ class ChunkPool {
 
   [[nodiscard]] ChunkLease acquire_lease() noexcept;
 
+  // Hands the pages of every cached chunk back to the kernel (their contents are garbage
+  // anyway) and frees the cached chunks past `low_water` to the allocator. Returns the pages
+  // handed back. For when the load has gone away; the next use of a chunk faults its pages in.
+  size_t trim(size_t low_water) noexcept;
+  // Hands the pages of a chunk that is in use but holds nothing of value back to the kernel;
+  // the chunk stays valid and reads as zeros. Returns the pages handed back (0 for chunks
+  // smaller than a page, which share pages with others).
+  size_t drop_pages(std::byte* data) const noexcept;
+  // Raises (or lowers, never below the constructor's value) how many released chunks are kept.
+  void set_max_cached(size_t n) noexcept;
+
   size_t chunk_size() const noexcept { return chunk_size_; }
   size_t max_chunks() const noexcept { return max_chunks_; }
   size_t max_cached() const noexcept { return max_cached_; }
@@ -77,21 +94,31 @@ class ChunkPool {
   size_t allocated() const noexcept { return in_use_ + cached_; }
 
  private:
-  struct FreeChunk {
-    FreeChunk* next;
+  // A cached chunk, and whether its pages went back to the kernel since its last use.
+  struct Cached {
+    std::byte* data;
+    bool dropped;
   };
 
+  static size_t page_bytes() noexcept;
   std::byte* allocate_chunk() noexcept;
   void free_chunk(std::byte* data) noexcept;
+  std::byte* base_of(std::byte* data) const noexcept { return data - front_; }
 
   size_t chunk_size_;
   size_t max_chunks_;
+  size_t min_cached_;
   size_t max_cached_;
-  size_t alloc_bytes_;  // padding + chunk_size + padding, rounded to 64
+  size_t alloc_bytes_;  // the allocation: padding + chunk_size + padding, rounded up
+  size_t alignment_;    // 64, or a page for chunks of a page or more
+  size_t front_;        // bytes from the allocation's start to data()
   size_t in_use_ = 0;
   size_t high_water_ = 0;
   size_t cached_ = 0;
-  FreeChunk* free_list_ = nullptr;  // stored in the data area of cached chunks
+  // The free list is kept outside the chunks so that all of a cached chunk's pages can go
+  // back to the kernel. Its room is reserved up front (set_max_cached() grows it), so
+  // release() never allocates.
+  std::vector<Cached> free_;
   mi_heap_s* heap_ = nullptr;       // allocator=mimalloc only; created by the first acquire
   uint64_t heap_thread_ = 0;        // serial of the thread that created heap_
 };

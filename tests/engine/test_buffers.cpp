@@ -102,6 +102,76 @@ TEST(ChunkPool, ZeroCacheFreesEveryRelease) {
   EXPECT_EQ(pool.allocated(), 0u);
 }
 
+// trim(): after a burst, every cached chunk's pages go back to the kernel and
+// the cache shrinks to its low-water mark. A chunk taken after the trim reads
+// as zeros where the burst left its bytes: its old pages are gone.
+TEST(ChunkPool, TrimHandsPagesBackAndKeepsLowWater) {
+  ChunkPool pool(64, config::chunk_size, /*max_cached=*/16);
+  std::vector<std::byte*> burst;
+  for (int i = 0; i < 10; ++i) {
+    std::byte* c = pool.acquire();
+    ASSERT_NE(c, nullptr);
+    std::memset(c, 0xAB, pool.chunk_size());
+    burst.push_back(c);
+  }
+  for (auto* c : burst) pool.release(c);
+  ASSERT_EQ(pool.cached(), 10u);
+  const size_t pages = pool.trim(/*low_water=*/3);
+  EXPECT_GE(pages * 4096, 10 * pool.chunk_size()) << "every cached chunk's pages";
+  EXPECT_EQ(pool.cached(), 3u);
+  EXPECT_EQ(pool.allocated(), 3u);
+  EXPECT_EQ(pool.trim(3), 0u) << "pages already given back are not given again";
+  std::byte* c = pool.acquire();
+  ASSERT_NE(c, nullptr);
+  for (size_t k = 0; k < pool.chunk_size(); ++k) ASSERT_EQ(c[k], std::byte{0}) << k;
+  std::memset(c - ChunkPool::padding, 1, ChunkPool::padding + pool.chunk_size() + ChunkPool::padding);
+  pool.release(c);
+}
+
+// A chunk someone holds empty (the io_uring buffer ring's) can give its pages
+// back too, and stays usable.
+TEST(ChunkPool, DropPagesOfAChunkInUse) {
+  ChunkPool pool(4);
+  std::byte* c = pool.acquire();
+  ASSERT_NE(c, nullptr);
+  std::memset(c, 0x5A, pool.chunk_size());
+  EXPECT_GT(pool.drop_pages(c), 0u);
+  for (size_t k = 0; k < pool.chunk_size(); ++k) ASSERT_EQ(c[k], std::byte{0}) << k;
+  std::memset(c, 0x11, pool.chunk_size());
+  EXPECT_EQ(c[pool.chunk_size() - 1], std::byte{0x11});
+  pool.release(c);
+}
+
+// Chunks smaller than a page share pages with their neighbours: nothing may
+// be dropped, and their bytes stay.
+TEST(ChunkPool, SmallChunksKeepTheirPages) {
+  ChunkPool pool(4, small_chunk);
+  std::byte* c = pool.acquire();
+  ASSERT_NE(c, nullptr);
+  std::memset(c, 0x77, small_chunk);
+  EXPECT_EQ(pool.drop_pages(c), 0u);
+  EXPECT_EQ(c[0], std::byte{0x77});
+  pool.release(c);
+  EXPECT_EQ(pool.trim(0), 0u);
+  EXPECT_EQ(pool.cached(), 0u);
+}
+
+// The io_uring backend raises the cache to its ring's fill so a busy turn's
+// chunks are reused; lowering it again frees the excess, never below the
+// constructor's value.
+TEST(ChunkPool, SetMaxCachedRaisesAndLowers) {
+  ChunkPool pool(100, small_chunk, /*max_cached=*/4);
+  pool.set_max_cached(32);
+  std::vector<std::byte*> burst;
+  for (int i = 0; i < 40; ++i) burst.push_back(pool.acquire());
+  for (auto* c : burst) pool.release(c);
+  EXPECT_EQ(pool.cached(), 32u);
+  pool.set_max_cached(1);
+  EXPECT_EQ(pool.max_cached(), 4u);
+  EXPECT_EQ(pool.cached(), 4u);
+  EXPECT_EQ(pool.allocated(), 4u);
+}
+
 TEST(ChunkPool, PaddingBothSidesIsWritableAndChunksDoNotOverlap) {
   ChunkPool pool(16, small_chunk);
   std::vector<std::byte*> chunks;
