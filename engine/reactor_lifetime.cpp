@@ -31,7 +31,6 @@ Link* Reactor::allocate_link(int fd, bool client) noexcept {
   l->close_code_ = close_code::abnormal;
   l->close_reason_ = CloseReason::peer_eof;
   l->rstart_ = l->rlen_ = 0;
-  if (handoff_.enabled()) handoff_.forget(l->slot_);
   l->last_rx_ms_ = ms32();
   l->mark_ms_ = ms32();
   ++live_links_;

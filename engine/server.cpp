@@ -7,6 +7,7 @@
 
 #include "engine/clock.hpp"
 #include "engine/log.hpp"
+#include "engine/worker_backlog.hpp"
 #include "protocol/codec.hpp"
 
 namespace ringlink {
@@ -210,42 +211,49 @@ void Server::request_handoff_space(std::uint32_t reactor) noexcept {
   wants_space_[reactor].store(true);
 }
 
-// A worker drains its ring of every reactor, then sleeps until a reactor
-// signals (or 100 ms pass, so a lost wake-up costs latency, never liveness).
+// A worker takes what its rings hold, as far as its backlog has room, and
+// serves the links in turn (engine/worker_backlog.hpp): a link whose
+// messages are slow to handle delays only itself. With nothing to do it
+// sleeps until a reactor signals (or 100 ms pass, so a lost wake-up costs
+// latency, never liveness).
 void Server::worker_main(unsigned index) {
   Worker& w = *workers_[index];
+  WorkerBacklog backlog(config::recv_ring_slots);
   InboundMessage msg;
   while (!workers_stop_.load(std::memory_order_acquire)) {
     const std::uint64_t seen = w.signals.load(std::memory_order_acquire);
-    bool any = false;
     for (auto& r : reactors_) {
-      bool popped = false;
-      while (r->pop_inbound(index, msg)) {
-        popped = true;
-        // A link paused for its quota may go on once any of its messages is
-        // taken: tell the reactor now, not only when the ring is empty (a
-        // slow business side may never empty it while others keep sending).
-        if (wants_space_[r->index()].load(std::memory_order_relaxed) && wants_space_[r->index()].exchange(false))
-          r->notify_inbound_space();
-        try {
-          handler_.on_worker_message(msg.id, msg.payload.bytes(), msg.op, index);
-        } catch (...) {
-          close(msg.id, close_code::internal_error);
-        }
-        msg.payload.reset();
-      }
-      if (popped) {
-        any = true;
-        if (wants_space_[r->index()].exchange(false)) r->notify_inbound_space();
+      while (!backlog.full() && r->pop_inbound(index, msg)) {
+        if (!backlog.add(msg)) handle_inbound(msg, index);  // no memory to hold it: now
       }
     }
-    if (any) continue;
+    if (backlog.next(msg)) {
+      handle_inbound(msg, index);
+      continue;
+    }
     std::unique_lock<std::mutex> lock(w.mutex);
     w.sleeping.store(true);
     if (w.signals.load() == seen && !workers_stop_.load())
       w.cv.wait_for(lock, std::chrono::milliseconds(100));
     w.sleeping.store(false, std::memory_order_release);
   }
+}
+
+void Server::handle_inbound(InboundMessage& msg, unsigned worker) noexcept {
+  try {
+    handler_.on_worker_message(msg.id, msg.payload.bytes(), msg.op, worker);
+  } catch (...) {
+    close(msg.id, close_code::internal_error);
+  }
+  msg.payload.reset();
+  const std::uint32_t ri = msg.id.reactor();
+  if (ri >= reactors_.size()) return;
+  Reactor& r = *reactors_[ri];
+  r.inbound_done(msg.id.slot());
+  // A link paused for its quota may go on once one of its messages is
+  // handled: tell the reactor now, not only when the worker is idle (a slow
+  // business side may never be idle while others keep sending).
+  if (wants_space_[ri].load(std::memory_order_relaxed) && wants_space_[ri].exchange(false)) r.notify_inbound_space();
 }
 
 }  // namespace ringlink

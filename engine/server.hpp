@@ -141,6 +141,7 @@ class Server {
  private:
   struct Worker;
   void worker_main(unsigned index);
+  void handle_inbound(InboundMessage& msg, unsigned worker) noexcept;
   std::size_t post_broadcast(std::shared_ptr<const std::vector<LinkId>> ids, std::span<const std::byte> payload,
                              Opcode op);
 

@@ -56,6 +56,42 @@ TEST(Server, HandoffQuotaKeepsAFloodFromQueueingOthersBehindIt) {
   s.stop(500ms);
 }
 
+// Links are served in turn, not in arrival order: a link whose messages are
+// slow to handle has its quota's worth waiting for the worker, and another
+// link's message goes ahead of them (after at most the one being handled),
+// so the slow link delays only itself. In arrival order it would wait for
+// all eight.
+TEST(Server, ASlowWorkerLinkDelaysOnlyItself) {
+  struct Business : Handler {
+    std::atomic<int> slow_seen{0}, slow_seen_before_fast{-1};
+    void on_worker_message(LinkId, std::span<std::byte> p, Opcode, unsigned) override {
+      if (p.size() == 4) {  // "fast"
+        slow_seen_before_fast = slow_seen.load();
+        return;
+      }
+      slow_seen++;
+      std::this_thread::sleep_for(20ms);
+    }
+  } h;
+  ServerConfig cfg = test_config(1);
+  cfg.inbound_mode = InboundMode::workers;
+  cfg.workers = 1;
+  cfg.handoff_quota = 8;
+  Server s(cfg, h);
+  ASSERT_EQ(s.start(), 0);
+  WireConn slow, fast;
+  ASSERT_EQ(slow.open(s.port()), 101);
+  ASSERT_EQ(fast.open(s.port()), 101);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(slow.send_binary(seq_payload(static_cast<std::uint32_t>(i), 64)));
+  // The worker is on the first; the other seven are in its ring or backlog.
+  ASSERT_TRUE(eventually([&] { return h.slow_seen.load() >= 1; }));
+  ASSERT_TRUE(fast.send_text("fast"));
+  ASSERT_TRUE(eventually([&] { return h.slow_seen_before_fast.load() >= 0; }, 30s));
+  EXPECT_LE(h.slow_seen_before_fast.load(), 2) << "the fast link waited behind the slow link's backlog";
+  ASSERT_TRUE(eventually([&] { return h.slow_seen.load() == 8; }, 30s)) << "lossless: " << h.slow_seen.load();
+  s.stop(500ms);
+}
+
 // Inbound, lossless: a slow worker and a fast sender. Every message arrives
 // in order, reading pauses, and the server's receive buffers stay bounded.
 TEST(Server, LosslessInboundHandoffPausesReading) {
