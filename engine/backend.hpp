@@ -56,6 +56,7 @@ class AutoBackend {
   }
   bool busy(std::uint32_t slot) const noexcept { return uring_on_ && uring_.busy(slot); }
   std::size_t lent_buffers() const noexcept { return uring_on_ ? uring_.lent_buffers() : 0; }
+  std::size_t trim(bool quiet) noexcept { return uring_on_ ? uring_.trim(quiet) : 0; }
   ssize_t send(std::uint64_t key, int fd, msghdr& msg, bool zero_copy = false) noexcept {
     return uring_on_ ? uring_.send(key, fd, msg, zero_copy) : EpollBackend::send(key, fd, msg);
   }

@@ -52,6 +52,8 @@ class EpollBackend {
   // Pool chunks the kernel holds for future reads: none, epoll reads into
   // the link's own chunk.
   static constexpr std::size_t lent_buffers() noexcept { return 0; }
+  // Reads land in pool chunks the reactor trims itself: nothing held here.
+  static constexpr std::size_t trim(bool) noexcept { return 0; }
 
   // Gather write; returns bytes written or -errno (-EAGAIN: socket full, the
   // sink hears on_writable at the next edge).

@@ -13,6 +13,7 @@ namespace ringlink {
 namespace {
 
 constexpr unsigned queue_entries = 4096;
+constexpr std::size_t initial_fill = 64;  // chunks in the ring at start
 
 bool kernel_at_least(int major, int minor) noexcept {
   utsname u{};
@@ -125,6 +126,7 @@ int UringBackend::open(ChunkPool& pool, std::string* why) noexcept {
   }
   try {
     buffers_.assign(entries, nullptr);
+    cold_.assign(entries, 0);
     // Never more ids than buffers: complete() hands ids back without growing it.
     free_ids_.reserve(entries);
   } catch (...) {
@@ -135,9 +137,10 @@ int UringBackend::open(ChunkPool& pool, std::string* why) noexcept {
   free_ids_.clear();
   // A new ring holds no request of any link.
   std::fill(slots_.begin(), slots_.end(), std::uint8_t{0});
-  starved_.clear();
+  starved_count_ = 0;
   for (unsigned i = entries; i > 0; --i) free_ids_.push_back(static_cast<std::uint16_t>(i - 1));
-  fill_target_ = std::min<std::size_t>(entries, 64);
+  fill_target_ = std::min<std::size_t>(entries, initial_fill);
+  pool_->set_max_cached(fill_target_);
   refill();
 
   r = wakeup_.open();
@@ -199,14 +202,23 @@ io_uring_sqe* UringBackend::get_sqe() noexcept {
   return sqe;
 }
 
+// Room for the slot's zero-copy result, made when its first zero-copy send
+// goes out rather than for every link: most links never send one. Without
+// memory for it the send goes the copying way.
+bool UringBackend::zc_room(std::uint32_t slot) noexcept {
+  if (slot < zc_results_.size()) return true;
+  try {
+    zc_results_.resize(std::max<std::size_t>(slot + 1, zc_results_.size() * 2), 0);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
 int UringBackend::grow_slots(std::uint32_t slot) noexcept {
   if (slot < slots_.size()) return 0;
   const std::size_t n = std::max<std::size_t>(slot + 1, slots_.size() * 2);
   try {
-    // slots_ last: its size says every per-slot list has room for n.
-    zc_results_.resize(n, 0);
-    starved_.reserve(n);
-    rearming_.reserve(n);
     slots_.resize(n, 0);
   } catch (...) {
     return -ENOMEM;
@@ -214,16 +226,17 @@ int UringBackend::grow_slots(std::uint32_t slot) noexcept {
   return 0;
 }
 
-// By slot, not key: whichever link of the slot left its key there.
+// The slot's next link starts with a receive of its own.
 void UringBackend::forget_starved(std::uint32_t slot) noexcept {
-  std::erase_if(starved_, [slot](std::uint64_t key) { return slot_of(key) == slot; });
   slots_[slot] &= static_cast<std::uint8_t>(~s_starved);
+  --starved_count_;
 }
 
 void UringBackend::refill() noexcept {
   // The kernel walks the ring in order, so every chunk in it gets touched:
   // keep only as many as the load uses.
-  if (taken_this_turn_ * 2 >= fill_target_) fill_target_ = std::min(buffers_.size(), fill_target_ * 2);
+  if (taken_this_turn_ * 2 >= fill_target_) grow_fill();
+  peak_turn_taken_ = std::max(peak_turn_taken_, taken_this_turn_);
   taken_this_turn_ = 0;
   if (free_ids_.empty() || buf_ring_ == nullptr) return;
   const int mask = io_uring_buf_ring_mask(static_cast<std::uint32_t>(buffers_.size()));
@@ -234,9 +247,37 @@ void UringBackend::refill() noexcept {
     const std::uint16_t id = free_ids_.back();
     free_ids_.pop_back();
     buffers_[id] = chunk;
+    cold_[id] = 0;
     io_uring_buf_ring_add(buf_ring_, chunk, static_cast<unsigned>(pool_->chunk_size()), id, mask, added++);
   }
   if (added > 0) io_uring_buf_ring_advance(buf_ring_, added);
+}
+
+// A turn's consumed chunks come back to the pool before the next refill takes
+// them again: the pool keeps as many as the ring holds, so a busy ring reuses
+// its chunks instead of freeing and reallocating them every turn.
+void UringBackend::grow_fill() noexcept {
+  fill_target_ = std::min(buffers_.size(), fill_target_ * 2);
+  pool_->set_max_cached(fill_target_);
+}
+
+std::size_t UringBackend::trim(bool quiet) noexcept {
+  if (buf_ring_ == nullptr) return 0;
+  if (peak_turn_taken_ * 4 < fill_target_ && fill_target_ > min_fill) {
+    // The ring keeps what it holds; consumed chunks are not replaced until
+    // it is down to the new fill.
+    fill_target_ = std::max(min_fill, fill_target_ / 2);
+    pool_->set_max_cached(fill_target_);
+  }
+  peak_turn_taken_ = 0;
+  if (!quiet || config::uring_sqpoll) return 0;
+  std::size_t pages = 0;
+  for (std::size_t id = 0; id < buffers_.size(); ++id) {
+    if (buffers_[id] == nullptr || cold_[id]) continue;
+    pages += pool_->drop_pages(buffers_[id]);
+    cold_[id] = 1;
+  }
+  return pages;
 }
 
 void UringBackend::arm_recv(int fd, std::uint64_t key) noexcept {
@@ -316,7 +357,7 @@ void UringBackend::remove_link(int, std::uint64_t key) noexcept {
 ssize_t UringBackend::send(std::uint64_t key, int fd, msghdr& msg, bool zero_copy) noexcept {
   io_uring_sqe* sqe = get_sqe();
   if (sqe == nullptr) return -EBUSY;
-  if (zero_copy && zc_supported_) {
+  if (zero_copy && zc_supported_ && zc_room(slot_of(key))) {
     io_uring_prep_sendmsg_zc(sqe, fd, &msg, MSG_NOSIGNAL);
   } else {
     io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL);

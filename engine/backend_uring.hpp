@@ -9,8 +9,10 @@
 //   copy. Chunks go back to the pool when the link is done with them, and the
 //   ring is refilled from the pool before every submission, up to a fill that
 //   starts at 64 chunks and doubles (to uring_buffers) whenever a turn used
-//   half of it or the ring ran dry: an idle server touches 1 MiB of buffers,
-//   not uring_buffers x chunk_size. When the ring ran
+//   half of it or the ring ran dry, and halves (to 16) each second in which no
+//   turn used a quarter of it. Once the input has gone quiet, trim() hands the
+//   pages of the chunks waiting in the ring back to the kernel: an idle
+//   server's ring costs no memory, whatever the burst before it touched. When the ring ran
 //   dry (-ENOBUFS ends the multishot) the link waits on a list and is re-armed
 //   once buffers are back: nothing is lost (the bytes stay in the socket) and
 //   nothing spins.
@@ -96,19 +98,28 @@ class UringBackend {
   template <class Sink>
   int wait(int timeout_ms, Sink& sink) noexcept;
 
+  // Called about once a second. Lowers the ring's fill when the busiest turn
+  // since the last call used a small part of it, and with `quiet` (little
+  // input since) hands the pages of the chunks waiting in the ring back to
+  // the kernel: it fills them with copy_to_user, which faults fresh pages in,
+  // so an idle ring costs no memory. Returns the pages handed back. Never
+  // with SQPOLL, whose kernel thread may be filling a chunk at that moment;
+  // otherwise receives complete only inside this thread's io_uring_enter.
+  std::size_t trim(bool quiet) noexcept;
   // Pool chunks in the buffer ring, waiting for the kernel to fill them.
   std::size_t lent_buffers() const noexcept { return buffers_.size() - free_ids_.size(); }
   // Times a receive found the ring empty (-ENOBUFS).
   std::uint64_t buffer_ring_empty() const noexcept { return ring_empty_; }
 
  private:
-  // s_starved: the link's key is in starved_ (so it is there at most once).
+  // s_starved: the link's receive ended on -ENOBUFS; it waits for chunks.
   enum : std::uint8_t { s_recv = 1, s_send = 2, s_cancel = 4, s_starved = 8 };
   enum : std::uint64_t { op_recv = 1, op_send = 2, op_accept = 3, op_wake = 4, op_cancel = 5 };
   static constexpr unsigned op_shift = 56;
   static constexpr std::uint64_t low_mask = (1ull << op_shift) - 1;
   static constexpr std::uint16_t buffer_group = 0;
   static constexpr unsigned max_listeners = 8;
+  static constexpr std::size_t min_fill = 16;  // trim() lowers the ring's fill no further
 
   static std::uint32_t slot_of(std::uint64_t key) noexcept { return static_cast<std::uint32_t>(key >> 32) & 0xFFFFFF; }
   std::uint64_t key_of(std::uint64_t user_data) const noexcept { return (user_data & low_mask) | reactor_bits_; }
@@ -119,8 +130,10 @@ class UringBackend {
   void arm_wake() noexcept;
   void cancel(std::uint64_t user_data) noexcept;
   void refill() noexcept;
+  void grow_fill() noexcept;
   std::uint8_t& slot_state(std::uint32_t slot) noexcept { return slots_[slot]; }
   int grow_slots(std::uint32_t slot) noexcept;
+  bool zc_room(std::uint32_t slot) noexcept;
   void forget_starved(std::uint32_t slot) noexcept;
   template <class Sink>
   void complete(Sink& sink, std::uint64_t user_data, int res, unsigned flags) noexcept;
@@ -134,15 +147,17 @@ class UringBackend {
   std::size_t buf_ring_bytes_ = 0;
   // Completions must not allocate: open() gives the buffer lists their full
   // size, add_link() the per-slot ones, and the lists that grow during a
-  // turn are bounded by that room (free_ids_ by the buffer count, starved_
-  // and rearming_ by the slot count).
+  // turn are bounded by that room (free_ids_ by the buffer count).
   std::vector<std::byte*> buffers_;      // by buffer id; null: consumed, not refilled
+  std::vector<std::uint8_t> cold_;       // by buffer id: its pages went back to the kernel
   std::vector<std::uint16_t> free_ids_;  // ids to refill
   std::vector<std::uint8_t> slots_;      // per link slot: s_* bits
-  std::vector<std::int32_t> zc_results_; // per slot: a zero-copy send's result, until its notification
+  std::vector<std::int32_t> zc_results_; // by slot, for slots that sent zero-copy: a result until its notification
   bool zc_supported_ = false;
-  std::vector<std::uint64_t> starved_;   // links whose receive ended on -ENOBUFS
-  std::vector<std::uint64_t> rearming_;  // starved_ as rearm_starved() walks it
+  // Links whose receive ended on -ENOBUFS: a bit in slots_, and their count.
+  // No list: a list with room for every link would cost 16 bytes per link
+  // for an event that is rare, and walking the slots when it happens is cheap.
+  std::size_t starved_count_ = 0;
   std::array<int, max_listeners> listen_fds_{};
   std::array<bool, max_listeners> accept_armed_{};
   std::array<bool, max_listeners> accept_wanted_{};
@@ -150,6 +165,7 @@ class UringBackend {
   std::uint64_t ring_empty_ = 0;
   std::size_t fill_target_ = 0;          // chunks to keep in the ring (grows with load)
   std::size_t taken_this_turn_ = 0;      // buffers completions took since the last refill
+  std::size_t peak_turn_taken_ = 0;      // the most one turn took since the last trim()
   std::uint32_t in_flight_ = 0;          // requests the kernel holds (for close())
   Wakeup wakeup_;
   std::uint64_t wake_value_ = 0;          // the ring reads the eventfd into this
@@ -165,7 +181,7 @@ bool UringBackend::read_pass(Sink&, LinkT& link, int fd, bool) noexcept {
 template <class Sink>
 int UringBackend::wait(int timeout_ms, Sink& sink) noexcept {
   refill();
-  if (!starved_.empty()) rearm_starved(sink);
+  if (starved_count_ > 0) rearm_starved(sink);
   io_uring_cqe* cqe = nullptr;
   int r;
   if (timeout_ms < 0) {
@@ -239,10 +255,10 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
       }
       if (res == -ENOBUFS) {
         ++ring_empty_;
-        fill_target_ = std::min(buffers_.size(), fill_target_ * 2);
+        grow_fill();
         if (!more && !(st & s_starved)) {
           st |= s_starved;
-          starved_.push_back(key);  // within the room add_link() reserved
+          ++starved_count_;
         }
         return;
       }
@@ -294,17 +310,17 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
 template <class Sink>
 void UringBackend::rearm_starved(Sink& sink) noexcept {
   if (free_ids_.size() == buffers_.size()) return;  // still dry: wait for chunks
-  // Walk a list of its own: re-arming may close links, which edits starved_.
-  // Swapping keeps both lists' reserved room.
-  rearming_.swap(starved_);
-  for (std::uint64_t key : rearming_) {
-    std::uint8_t& st = slot_state(slot_of(key));
-    st &= static_cast<std::uint8_t>(~s_starved);
-    auto* link = sink.link_for(key);
+  // Re-arming may close links or add new ones (which may move slots_), so
+  // each slot is looked up afresh; the links it reaches were starved before
+  // the walk began, or are new and armed already.
+  for (std::uint32_t slot = 0; slot < slots_.size() && starved_count_ > 0; ++slot) {
+    if (!(slots_[slot] & s_starved)) continue;
+    slots_[slot] &= static_cast<std::uint8_t>(~s_starved);
+    --starved_count_;
+    auto* link = sink.link_in_slot(slot);
     if (link == nullptr) continue;
-    if (!(st & s_recv)) sink.on_readable(*link, false);
+    if (!(slots_[slot] & s_recv)) sink.on_readable(*link, false);
   }
-  rearming_.clear();
 }
 
 }  // namespace ringlink

@@ -55,6 +55,7 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   out_of_memory += m.out_of_memory.get();
   write_calls += m.write_calls.get();
   partial_writes += m.partial_writes.get();
+  pages_returned += m.pages_returned.get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
 }
@@ -112,6 +113,8 @@ constexpr Series kSeries[] = {
      &ReactorMetrics::write_calls},
     {"ringlink_partial_writes_total", "counter", "Writes the kernel took only in part (socket buffer full).",
      &ReactorMetrics::partial_writes},
+    {"ringlink_pages_returned_total", "counter",
+     "Pages of idle buffers handed back to the kernel once the load went away.", &ReactorMetrics::pages_returned},
 };
 
 void header(std::string& out, const char* name, const char* type, const char* help) {

@@ -88,9 +88,10 @@ struct ReactorMetrics {
   Counter commands;              // cross-thread commands executed
   Counter commands_rejected;     // cross-thread command ring full
   Counter handler_exceptions;
-  Counter out_of_memory;
+  Counter out_of_memory;         // allocations refused; each ended (or shortened) one link only
   Counter write_calls;           // gather writes issued (sendmsg, or a send SQE)
-  Counter partial_writes;        // writes the kernel took only in part         // allocations refused; each ended (or shortened) one link only
+  Counter partial_writes;        // writes the kernel took only in part
+  Counter pages_returned;        // idle buffer pages handed back to the kernel after the load went
   std::array<Counter, close_reason_count> closes{};
   std::array<Counter, loop_turn_bounds_us.size()> loop_turn_us{};
   Counter loop_turn_us_sum;
@@ -119,7 +120,7 @@ struct MetricsSnapshot {
   std::uint64_t paused_links = 0, read_pauses = 0, rate_limited = 0, pool_exhausted = 0;
   std::uint64_t loop_wakeups = 0, accept_backoffs = 0, accept_calls = 0;
   std::uint64_t commands = 0, commands_rejected = 0, handler_exceptions = 0;
-  std::uint64_t out_of_memory = 0, write_calls = 0, partial_writes = 0;
+  std::uint64_t out_of_memory = 0, write_calls = 0, partial_writes = 0, pages_returned = 0;
   std::array<std::uint64_t, close_reason_count> closes{};
   std::array<std::uint64_t, loop_turn_bounds_us.size()> loop_turn_us{};
 

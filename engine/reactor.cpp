@@ -18,6 +18,11 @@ constexpr std::uint32_t timer_tick_ms = 1;
 
 // Commands run per turn, so that links keep being served under a flood.
 constexpr int commands_per_turn = 4096;
+// Memory trimming: how often, what counts as quiet (receives in one interval),
+// and how many cached chunks the pool keeps.
+constexpr std::uint64_t trim_interval_ms = 1000;
+constexpr std::uint32_t trim_quiet_receives = 1024;
+constexpr std::size_t trim_low_water = 8;
 
 }  // namespace
 
@@ -99,6 +104,7 @@ void Reactor::run_once(int max_wait_ms) noexcept {
   serve_handoff_waiters();
   flush_all();
   free_closed();
+  trim_memory();
   if (stopping_) check_stop();
   metrics_.loop_turn((steady_now_ns() - turn_start_ns_) / 1000);
 }
@@ -112,6 +118,7 @@ int Reactor::sleep_budget(int max_wait_ms) const noexcept {
     if (timeout < 0 || ms < timeout) timeout = ms;
   };
   if (!read_again_.empty() || handoff_.space_pending()) tighten(0);
+  if (trim_due_) tighten(static_cast<std::int64_t>(next_trim_ms_ - std::min(next_trim_ms_, now_ms_)));
   if (std::int64_t t = timers_->ms_until_next(now_ms_); t >= 0) tighten(t);
   if (accept_paused_) tighten(static_cast<std::int64_t>(accept_resume_ms_ - std::min(accept_resume_ms_, now_ms_)));
   if (stopping_) tighten(static_cast<std::int64_t>(stop_deadline_ms_ - std::min(stop_deadline_ms_, now_ms_)));
@@ -182,6 +189,30 @@ void Reactor::serve_handoff_waiters() noexcept {
     if (Link* l = find(id)) resume(*l, Link::p_handoff);
 }
 
+// A burst leaves idle chunks holding the pages it touched: the pool's cache
+// and, on io_uring, the buffer ring. Once a second after input came, and only
+// when little came (a busy reactor reuses those chunks at once), their pages
+// go back to the kernel, so an idle reactor's memory is what its links hold.
+// A reactor with no input since the last trim never wakes for this.
+void Reactor::trim_memory() noexcept {
+  if (!trim_due_) {
+    if (receives_since_trim_ == 0) return;
+    trim_due_ = true;  // judged a second after input resumed, over that second
+    next_trim_ms_ = now_ms_ + trim_interval_ms;
+    return;
+  }
+  if (now_ms_ < next_trim_ms_) return;
+  const bool quiet = receives_since_trim_ < trim_quiet_receives;
+  receives_since_trim_ = 0;
+  next_trim_ms_ = now_ms_ + trim_interval_ms;
+  std::size_t pages = backend_.trim(quiet);
+  if (quiet) {
+    pages += pool_->trim(trim_low_water);
+    trim_due_ = false;
+  }
+  metrics_.pages_returned.add(pages);
+}
+
 void Reactor::flush_all() noexcept {
   if (flush_list_.empty()) return;
   std::vector<LinkId> batch;
@@ -240,5 +271,10 @@ void Reactor::join_list(std::vector<LinkId>& list, Link& l, Link::Flag member) n
 }
 
 Link* Reactor::link_for(std::uint64_t key) noexcept { return find(LinkId::from_raw(key)); }
+
+Link* Reactor::link_in_slot(std::uint32_t slot) noexcept {
+  Link* l = links_.at(slot);
+  return l != nullptr && !l->closed() ? l : nullptr;
+}
 
 }  // namespace ringlink

@@ -114,11 +114,13 @@ class Reactor {
 
   // Worker hand-off (InboundMode::workers): worker w pops its ring.
   bool pop_inbound(unsigned worker, InboundMessage& out) noexcept { return handoff_.pop(worker, out); }
+  void inbound_done(std::uint32_t slot) noexcept { handoff_.done(slot); }  // worker: handled
   void notify_inbound_space() noexcept;   // any thread: a worker freed room
 
   // --- Backend only: the sink the backend reports to (engine/backend.hpp).
   // Applications never call these.
   Link* link_for(std::uint64_t key) noexcept;
+  Link* link_in_slot(std::uint32_t slot) noexcept;  // the live link there, if any
   void on_acceptable(std::uint32_t listener) noexcept;
   void on_accepted(std::uint32_t listener, int fd_or_error) noexcept;
   void on_readable(Link& link, bool hangup) noexcept;
@@ -212,6 +214,7 @@ class Reactor {
   void mark_flush(Link& link) noexcept;
   void count_dropped(const SendQueue::Dropped& d) noexcept;
   void fill_mask(MaskKey& key) noexcept;
+  void trim_memory() noexcept;
 
   // timers (reactor_timers.cpp)
   void arm_timer(Link& link) noexcept;
@@ -257,6 +260,9 @@ class Reactor {
   std::atomic<bool> stopped_{false};
   std::uint64_t now_ms_ = 0;
   std::uint64_t turn_start_ns_ = 0;
+  std::uint64_t next_trim_ms_ = 0;
+  std::uint32_t receives_since_trim_ = 0; // reads (or receive completions) since the last trim
+  bool trim_due_ = false;                  // input came since the last trim
   ClockFn clock_;
   std::size_t open_links_ = 0;
   std::size_t live_links_ = 0;

@@ -59,6 +59,7 @@ void Reactor::on_readable(Link& l, bool hangup) noexcept {
 // epoll read into read_target(), i.e. right after the held bytes: `data`
 // is where they landed.
 bool Reactor::on_received(Link& l, std::byte*, std::size_t n) noexcept {
+  ++receives_since_trim_;
   l.rlen_ += static_cast<std::uint32_t>(n);
   l.last_rx_ms_ = ms32();
   if (l.has(Link::f_write_shut)) {  // lingering after our close: discard
@@ -75,6 +76,7 @@ bool Reactor::on_received(Link& l, std::byte*, std::size_t n) noexcept {
 // the reactor owns it from here. Returns false when the link cannot take more
 // now (paused or closed): the backend stops receiving for it.
 bool Reactor::on_received_buffer(Link& l, std::byte* chunk, std::size_t n) noexcept {
+  ++receives_since_trim_;
   l.last_rx_ms_ = ms32();
   if (l.has(Link::f_write_shut)) {  // lingering after our close: discard
     pool_->release(chunk);

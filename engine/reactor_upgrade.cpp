@@ -70,6 +70,12 @@ bool Reactor::serve_upgrade(Link& l) noexcept {
   aux->handshake.reset();  // `req` dies here
   l.state_ = LinkState::open;
   send_http(l, std::string_view(out.data(), n));
+  // The 101 leaves now, not at the turn's end: a connect storm would
+  // otherwise hold a send queue (15 KiB) per link accepted in the turn until
+  // the flush, or on io_uring until the completion, and the allocator keeps
+  // what such a peak touched long after. A fresh socket takes ~200 bytes at
+  // once; what it does not take goes the usual way.
+  flush(l, true);
   return l.is(LinkState::open) && open_link(l);
 }
 

@@ -3,8 +3,15 @@
 growth per link (VmRSS from /proc/PID/status before and after).
 
 usage: idle_links.py --port P --pid SERVER_PID [--links N] [--hold SECONDS]
-                     [--warmup W] [--source-ips 127.0.0.1-127.0.0.40]
+                     [--warmup W] [--settle S] [--source-ips 127.0.0.1-127.0.0.40]
 Prints one line: links=N rss_before_kib=.. rss_after_kib=.. bytes_per_link=..
+burst_bytes_per_link=..
+
+Both readings are taken at rest: --settle S seconds (default 2.5) after the
+last upgrade, so that a server which gives a burst's memory back a second
+after the input stops (ringlink does) is measured as it idles, not in the
+middle of the burst. burst_bytes_per_link is the same growth read 0.3 s
+after the last upgrade, before any such giving back.
 
 --warmup W opens W links before the "before" reading, so that one-time costs
 of the server's first connections (allocator arenas, first pool chunk) are
@@ -49,6 +56,7 @@ def main():
     ap.add_argument("--hold", type=float, default=0.0, help="seconds to hold; idle CPU is measured over it")
     ap.add_argument("--source-ips", default="127.0.0.1")
     ap.add_argument("--warmup", type=int, default=0)
+    ap.add_argument("--settle", type=float, default=2.5, help="seconds at rest before each reading")
     ap.add_argument("--answer-pings", action="store_true")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -91,10 +99,12 @@ def main():
 
     if a.warmup > 0:
         open_links(a.warmup, 0)
-    time.sleep(0.3)
+    time.sleep(a.settle)
     before = rss_kib(a.pid)
     open_links(a.links, a.warmup)
-    time.sleep(0.5)
+    time.sleep(0.3)
+    burst = rss_kib(a.pid)
+    time.sleep(max(0.0, a.settle - 0.3))
     after = rss_kib(a.pid)
     cpu0 = cpu_seconds(a.pid)
     pings = closed = 0
@@ -104,7 +114,9 @@ def main():
         time.sleep(a.hold)
     cpu1 = cpu_seconds(a.pid)
     per = (after - before) * 1024 / a.links
+    per_burst = (burst - before) * 1024 / a.links
     print(f"links={a.links} warmup={a.warmup} rss_before_kib={before} rss_after_kib={after} bytes_per_link={per:.0f} "
+          f"burst_bytes_per_link={per_burst:.0f} settle_s={a.settle} "
           f"idle_cpu_s={cpu1 - cpu0:.3f} over_s={a.hold}"
           + (f" pings={pings} closed={closed}" if a.answer_pings else ""))
     for s in socks:

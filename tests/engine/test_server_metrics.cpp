@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "tests/engine/server_fixture.hpp"
 
@@ -90,4 +91,27 @@ TEST(Server, MetricsEndpointSpeaksPrometheus) {
   EXPECT_GE(total["ringlink_loop_wakeups_total"], 1.0);
   EXPECT_EQ(total["ringlink_loop_turn_seconds_count"] > 0, true);
   s.stop(500ms);
+}
+
+// After a burst the server gives the pages its idle buffers touched back to
+// the kernel (about a second after input stops), once: with no input since,
+// there is nothing more to give back and no trimming again.
+TEST(Server, IdleServerGivesBurstPagesBackOnce) {
+  EchoHandler h;
+  Server s(test_config(1), h);
+  ASSERT_EQ(s.start(), 0);
+  WireConn ws;
+  ASSERT_EQ(ws.open(s.port()), 101);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(ws.send_text(std::string(3000, 'x')));
+    ASSERT_TRUE(ws.read_frame());
+  }
+  ASSERT_TRUE(eventually([&] { return s.snapshot().pages_returned > 0; }, 5s))
+      << "no pages handed back after the load went away";
+  const std::uint64_t pages = s.snapshot().pages_returned;
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(s.snapshot().pages_returned, pages) << "trimmed again with no input since";
+  // Still serving, from the pages it gave back.
+  ASSERT_TRUE(ws.send_text("again"));
+  ASSERT_TRUE(ws.read_frame());
 }
