@@ -4,9 +4,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+
+#include "engine/log.hpp"
 
 namespace ringlink {
 
@@ -102,6 +105,13 @@ int UringBackend::open(ChunkPool& pool, std::string* why) noexcept {
     return -ENOTSUP;
   }
 
+  // Receive bundles (6.10): one completion for as many ring buffers as the
+  // socket had bytes for, instead of one per buffer.
+  bundles_ = (p.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
+  static std::atomic<bool> told{false};  // once per process, not per reactor
+  if (!told.exchange(true))
+    RINGLINK_LOG(LogLevel::info, "io_uring: receive bundles %s", bundles_ ? "on" : "off (the kernel has none)");
+
   // The provided buffer ring: its memory is page aligned and shared with the
   // kernel; its buffers are pool chunks.
   const unsigned entries = static_cast<unsigned>(config::uring_buffers);
@@ -127,6 +137,8 @@ int UringBackend::open(ChunkPool& pool, std::string* why) noexcept {
   try {
     buffers_.assign(entries, nullptr);
     cold_.assign(entries, 0);
+    id_at_.assign(entries, 0);
+    pos_of_.assign(entries, 0);
     // Never more ids than buffers: complete() hands ids back without growing it.
     free_ids_.reserve(entries);
   } catch (...) {
@@ -135,6 +147,7 @@ int UringBackend::open(ChunkPool& pool, std::string* why) noexcept {
     return -ENOMEM;
   }
   free_ids_.clear();
+  ring_tail_ = 0;
   // A new ring holds no request of any link.
   std::fill(slots_.begin(), slots_.end(), std::uint8_t{0});
   starved_count_ = 0;
@@ -248,9 +261,15 @@ void UringBackend::refill() noexcept {
     free_ids_.pop_back();
     buffers_[id] = chunk;
     cold_[id] = 0;
+    const std::uint16_t pos = static_cast<std::uint16_t>(ring_tail_ + added);
+    id_at_[pos & mask] = id;
+    pos_of_[id] = pos;
     io_uring_buf_ring_add(buf_ring_, chunk, static_cast<unsigned>(pool_->chunk_size()), id, mask, added++);
   }
-  if (added > 0) io_uring_buf_ring_advance(buf_ring_, added);
+  if (added > 0) {
+    io_uring_buf_ring_advance(buf_ring_, added);
+    ring_tail_ = static_cast<std::uint16_t>(ring_tail_ + added);
+  }
 }
 
 // A turn's consumed chunks come back to the pool before the next refill takes
@@ -285,6 +304,13 @@ void UringBackend::arm_recv(int fd, std::uint64_t key) noexcept {
   io_uring_sqe* sqe = get_sqe();
   if (sqe == nullptr) return;
   io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+  if (bundles_) {
+    sqe->ioprio |= IORING_RECVSEND_BUNDLE;
+    // At most read_budget bytes per invocation (the same 6.10 series): past
+    // it the kernel requeues the receive behind the other links' instead of
+    // letting one flooding link take every buffer of the ring.
+    sqe->len = static_cast<unsigned>(config::read_budget);
+  }
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = buffer_group;
   sqe->user_data = (op_recv << op_shift) | (key & low_mask);

@@ -15,7 +15,10 @@
 //   server's ring costs no memory, whatever the burst before it touched. When the ring ran
 //   dry (-ENOBUFS ends the multishot) the link waits on a list and is re-armed
 //   once buffers are back: nothing is lost (the bytes stay in the socket) and
-//   nothing spins.
+//   nothing spins. Where the kernel has receive bundles (6.10), one
+//   completion brings as many buffers as the socket had bytes for: they are
+//   the ring's next entries from the first buffer's place, and reach the
+//   reactor in order.
 // - Sends are one sendmsg per link in flight (order kept), built by the
 //   reactor in the link's send queue, which stays put until the completion.
 //   All links' sends of a loop turn go to the kernel with the next wait: one
@@ -41,6 +44,15 @@
 #include "engine/socket.hpp"
 #include "engine/wakeup.hpp"
 #include "ringlink_config.hpp"
+
+// liburing 2.3's headers predate receive bundles (Linux 6.10); the values
+// are the kernel's ABI.
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4)
+#endif
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
+#endif
 
 namespace ringlink {
 
@@ -139,6 +151,8 @@ class UringBackend {
   void complete(Sink& sink, std::uint64_t user_data, int res, unsigned flags) noexcept;
   template <class Sink>
   void rearm_starved(Sink& sink) noexcept;
+  template <class Sink>
+  bool deliver(Sink& sink, std::uint64_t key, std::uint16_t first, int res, bool more) noexcept;
 
   io_uring ring_{};
   bool ring_open_ = false;
@@ -150,6 +164,12 @@ class UringBackend {
   // turn are bounded by that room (free_ids_ by the buffer count).
   std::vector<std::byte*> buffers_;      // by buffer id; null: consumed, not refilled
   std::vector<std::uint8_t> cold_;       // by buffer id: its pages went back to the kernel
+  // Where each buffer sits in the ring, and which buffer sits where: a bundle
+  // names only its first buffer; the rest follow it in ring order.
+  std::vector<std::uint16_t> id_at_;     // by ring position (masked)
+  std::vector<std::uint16_t> pos_of_;    // by buffer id: its ring position (unmasked, 16-bit like the tail)
+  std::uint16_t ring_tail_ = 0;          // our copy of the ring's tail
+  bool bundles_ = false;
   std::vector<std::uint16_t> free_ids_;  // ids to refill
   std::vector<std::uint8_t> slots_;      // per link slot: s_* bits
   std::vector<std::int32_t> zc_results_; // by slot, for slots that sent zero-copy: a result until its notification
@@ -218,37 +238,11 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
         st &= static_cast<std::uint8_t>(~(s_recv | s_cancel));
         --in_flight_;
       }
-      std::byte* chunk = nullptr;
-      if (flags & IORING_CQE_F_BUFFER) {
-        const auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-        chunk = buffers_[id];
-        buffers_[id] = nullptr;
-        free_ids_.push_back(id);
-        ++taken_this_turn_;
-      }
+      if ((flags & IORING_CQE_F_BUFFER) &&
+          deliver(sink, key, static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT), res, more))
+        return;
       auto* link = sink.link_for(key);
-      if (link == nullptr) {  // closed: its bytes are of no use
-        if (chunk != nullptr) pool_->release(chunk);
-        return;
-      }
-      if (res > 0 && chunk != nullptr) {
-        const bool go_on = sink.on_received_buffer(*link, chunk, static_cast<std::size_t>(res));
-        if (sink.link_for(key) != link) return;  // closed by what it read
-        // Not `st`: the handler may have added links, and add_link() may
-        // have moved slots_.
-        std::uint8_t& st_now = slot_state(slot_of(key));
-        if (!go_on) {
-          // Paused: stop the kernel filling buffers for a link that cannot
-          // take them; resuming re-arms through read_pass().
-          if ((st_now & (s_recv | s_cancel)) == s_recv) {
-            st_now |= s_cancel;
-            cancel((op_recv << op_shift) | (key & low_mask));
-          }
-          return;
-        }
-        if (!more && !(st_now & s_recv)) sink.on_readable(*link, false);  // re-arms
-        return;
-      }
+      if (link == nullptr) return;  // closed
       if (res == 0) {
         sink.on_read_end(*link, 0);
         return;
@@ -305,6 +299,55 @@ void UringBackend::complete(Sink& sink, std::uint64_t user_data, int res, unsign
       --in_flight_;
       return;
   }
+}
+
+// Hands the buffers of one receive completion to the link, in order: the
+// first, and with a bundle the ring's next entries after it, each but the
+// last filled to the brim. Returns false when the completion carried no
+// bytes (its buffers go back; the caller reads `res`).
+template <class Sink>
+bool UringBackend::deliver(Sink& sink, std::uint64_t key, std::uint16_t first, int res, bool more) noexcept {
+  const std::size_t chunk = pool_->chunk_size();
+  std::size_t left = res > 0 ? static_cast<std::size_t>(res) : 0;
+  const std::size_t count = std::max<std::size_t>(1, (left + chunk - 1) / chunk);
+  if (count > 1) sink.on_bundle(count);
+  const unsigned mask = static_cast<unsigned>(buffers_.size() - 1);
+  const std::uint16_t pos = pos_of_[first];
+  auto* link = sink.link_for(key);
+  bool go_on = true;
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::uint16_t id = id_at_[(pos + k) & mask];
+    std::byte* data = buffers_[id];
+    buffers_[id] = nullptr;
+    free_ids_.push_back(id);
+    ++taken_this_turn_;
+    if (data == nullptr) continue;
+    // Closed, before or by what it read: its bytes are of no use.
+    if (left == 0 || link == nullptr || sink.link_for(key) != link) {
+      pool_->release(data);
+      continue;
+    }
+    const std::size_t n = std::min(left, chunk);
+    left -= n;
+    // A link that pauses on the way keeps the rest (stashed, in order).
+    go_on = sink.on_received_buffer(*link, data, n) && go_on;
+  }
+  if (res <= 0) return false;
+  if (link == nullptr || sink.link_for(key) != link) return true;
+  // Not the caller's `st`: the handler may have added links, and add_link()
+  // may have moved slots_.
+  std::uint8_t& st = slot_state(slot_of(key));
+  if (!go_on) {
+    // Paused: stop the kernel filling buffers for a link that cannot take
+    // them; resuming re-arms through read_pass().
+    if ((st & (s_recv | s_cancel)) == s_recv) {
+      st |= s_cancel;
+      cancel((op_recv << op_shift) | (key & low_mask));
+    }
+    return true;
+  }
+  if (!more && !(st & s_recv)) sink.on_readable(*link, false);  // re-arms
+  return true;
 }
 
 template <class Sink>

@@ -134,6 +134,7 @@ class Link {
     p_handoff = 1 << 1,
     p_rate = 1 << 2,
     p_pool = 1 << 3,
+    p_budget = 1 << 4,  // read its read_budget this turn; goes on next turn (not counted as paused)
   };
 
   bool has(Flag f) const noexcept { return (flags_ & f) != 0; }

@@ -56,6 +56,7 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   write_calls += m.write_calls.get();
   partial_writes += m.partial_writes.get();
   pages_returned += m.pages_returned.get();
+  receive_bundles += m.receive_bundles.get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
 }
@@ -115,6 +116,8 @@ constexpr Series kSeries[] = {
      &ReactorMetrics::partial_writes},
     {"ringlink_pages_returned_total", "counter",
      "Pages of idle buffers handed back to the kernel once the load went away.", &ReactorMetrics::pages_returned},
+    {"ringlink_receive_bundles_total", "counter",
+     "io_uring receives that filled several buffers in one completion (kernel 6.10+).", &ReactorMetrics::receive_bundles},
 };
 
 void header(std::string& out, const char* name, const char* type, const char* help) {

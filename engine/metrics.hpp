@@ -92,6 +92,7 @@ struct ReactorMetrics {
   Counter write_calls;           // gather writes issued (sendmsg, or a send SQE)
   Counter partial_writes;        // writes the kernel took only in part
   Counter pages_returned;        // idle buffer pages handed back to the kernel after the load went
+  Counter receive_bundles;       // io_uring: receives that filled several buffers in one completion
   std::array<Counter, close_reason_count> closes{};
   std::array<Counter, loop_turn_bounds_us.size()> loop_turn_us{};
   Counter loop_turn_us_sum;
@@ -121,6 +122,7 @@ struct MetricsSnapshot {
   std::uint64_t loop_wakeups = 0, accept_backoffs = 0, accept_calls = 0;
   std::uint64_t commands = 0, commands_rejected = 0, handler_exceptions = 0;
   std::uint64_t out_of_memory = 0, write_calls = 0, partial_writes = 0, pages_returned = 0;
+  std::uint64_t receive_bundles = 0;
   std::array<std::uint64_t, close_reason_count> closes{};
   std::array<std::uint64_t, loop_turn_bounds_us.size()> loop_turn_us{};
 

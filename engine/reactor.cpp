@@ -96,6 +96,7 @@ int Reactor::run() noexcept {
 void Reactor::run_once(int max_wait_ms) noexcept {
   backend_.wait(sleep_budget(max_wait_ms), *this);  // calls begin_turn() first
   metrics_.loop_wakeups.add();
+  serve_over_budget();
   serve_read_again();
   serve_pool_waiters();
   run_timers();
@@ -117,13 +118,22 @@ int Reactor::sleep_budget(int max_wait_ms) const noexcept {
     if (ms < 0) ms = 0;
     if (timeout < 0 || ms < timeout) timeout = ms;
   };
-  if (!read_again_.empty() || handoff_.space_pending()) tighten(0);
+  if (!read_again_.empty() || !over_budget_.empty() || handoff_.space_pending()) tighten(0);
   if (trim_due_) tighten(static_cast<std::int64_t>(next_trim_ms_ - std::min(next_trim_ms_, now_ms_)));
   if (std::int64_t t = timers_->ms_until_next(now_ms_); t >= 0) tighten(t);
   if (accept_paused_) tighten(static_cast<std::int64_t>(accept_resume_ms_ - std::min(accept_resume_ms_, now_ms_)));
   if (stopping_) tighten(static_cast<std::int64_t>(stop_deadline_ms_ - std::min(stop_deadline_ms_, now_ms_)));
   if (max_wait_ms >= 0) tighten(max_wait_ms);
   return static_cast<int>(std::min<std::int64_t>(timeout, 3'600'000));
+}
+
+// Links that read their budget last turn go on (through read_again_).
+void Reactor::serve_over_budget() noexcept {
+  if (over_budget_.empty()) return;
+  std::vector<LinkId> batch;
+  batch.swap(over_budget_);
+  for (LinkId id : batch)
+    if (Link* l = find(id)) resume(*l, Link::p_budget);
 }
 
 // Links that ran out of read budget, were resumed, or got a chunk back.
@@ -244,6 +254,7 @@ void Reactor::notify_inbound_space() noexcept {
 void Reactor::begin_turn() noexcept {
   now_ms_ = clock_();
   turn_start_ns_ = steady_now_ns();
+  run_key_ = 0;
 }
 
 bool Reactor::alive(LinkId id) const noexcept {

@@ -130,6 +130,7 @@ class Reactor {
   std::span<std::byte> read_target(Link& link) noexcept;
   bool on_received(Link& link, std::byte* data, std::size_t n) noexcept;
   bool on_received_buffer(Link& link, std::byte* chunk, std::size_t n) noexcept;
+  void on_bundle(std::size_t) noexcept { metrics_.receive_bundles.add(); }
   void on_sent(Link& link, ssize_t res) noexcept;
   void on_read_end(Link& link, int err) noexcept;
 
@@ -138,6 +139,7 @@ class Reactor {
 
   // loop turn (reactor.cpp)
   int sleep_budget(int max_wait_ms) const noexcept;
+  void serve_over_budget() noexcept;
   void serve_read_again() noexcept;
   void serve_pool_waiters() noexcept;
   void run_timers() noexcept;
@@ -183,6 +185,7 @@ class Reactor {
   void pause(Link& link, Link::Pause why) noexcept;
   void resume(Link& link, Link::Pause why) noexcept;
   void mark_ready(Link& link) noexcept;
+  void pause_for_budget(Link& link) noexcept;
 
   // frames (reactor_frames.cpp)
   bool process_frames(Link& link) noexcept;
@@ -242,6 +245,9 @@ class Reactor {
   MpscRing<Command> commands_;
   Handoff handoff_;
   std::vector<LinkId> read_again_;        // links with more to read
+  std::vector<LinkId> over_budget_;       // links that read their budget this turn (p_budget)
+  std::uint64_t run_key_ = 0;             // the link the last receives of this turn went to,
+  std::size_t run_bytes_ = 0;             // and how many bytes in a row
   std::vector<LinkId> flush_list_;        // links with output to flush at the turn's end
   std::vector<LinkId> pool_waiting_;      // links waiting for a receive chunk
   std::vector<Link*> closed_;             // freed at the end of the turn

@@ -87,13 +87,31 @@ bool Reactor::on_received_buffer(Link& l, std::byte* chunk, std::size_t n) noexc
     l.set(Link::f_readable);  // resume() re-arms the receive
     return false;
   }
+  // read_budget: what one link may have read in a row before the others'
+  // completions are served. A completion backend hands over what the kernel
+  // already received (a bundle may be megabytes), so past the budget the
+  // link stops receiving until the next turn and keeps the rest stashed.
+  const std::uint64_t key = l.id().raw();
+  if (run_key_ != key) {
+    run_key_ = key;
+    run_bytes_ = 0;
+  }
+  run_bytes_ += n;
   feed_chunk(l, chunk, 0, static_cast<std::uint32_t>(n));
   if (l.closed()) return false;
+  if (!l.paused() && run_bytes_ >= config::read_budget) pause_for_budget(l);
   if (l.paused()) {
     l.set(Link::f_readable);
     return false;
   }
   return true;
+}
+
+// Until the next turn (serve_over_budget). Without room on the list the
+// link simply goes on: fairness is lost for a turn, nothing else.
+void Reactor::pause_for_budget(Link& l) noexcept {
+  if (!push_nothrow(over_budget_, l.id())) return;
+  l.paused_ |= Link::p_budget;
 }
 
 // Keeps a chunk for when the link resumes. Without memory for that, the
@@ -150,9 +168,13 @@ void Reactor::drain_pending(Link& l) noexcept {
   std::vector<LinkAux::Pending> queue;
   queue.swap(l.aux_->pending);
   std::size_t i = 0;
+  std::size_t fed = 0;
   while (i < queue.size() && !l.paused() && !l.closed()) {
     feed_chunk(l, queue[i].chunk, queue[i].offset, queue[i].length);
+    fed += queue[i].length;
     ++i;
+    // A long stash is taken a read budget per turn, like a socket.
+    if (fed >= config::read_budget && i < queue.size() && !l.paused() && !l.closed()) pause_for_budget(l);
   }
   if (l.closed()) {
     for (; i < queue.size(); ++i) pool_->release(queue[i].chunk);
@@ -219,8 +241,10 @@ void Reactor::process_input(Link& l) noexcept {
   }
 }
 
+// The paused_links gauge and read_pauses count pauses for a cause; the
+// read budget's turn-long stop (p_budget) is neither.
 void Reactor::pause(Link& l, Link::Pause why) noexcept {
-  if (!l.paused()) {
+  if ((l.paused_ & ~Link::p_budget) == 0) {
     metrics_.paused_links.add();
     metrics_.read_pauses.add();
   }
@@ -230,11 +254,9 @@ void Reactor::pause(Link& l, Link::Pause why) noexcept {
 void Reactor::resume(Link& l, Link::Pause why) noexcept {
   if ((l.paused_ & why) == 0) return;
   l.paused_ &= static_cast<std::uint8_t>(~why);
-  if (!l.paused()) {
-    metrics_.paused_links.sub();
-    // The edge for bytes already waiting was spent while paused.
-    mark_ready(l);
-  }
+  if (why != Link::p_budget && (l.paused_ & ~Link::p_budget) == 0) metrics_.paused_links.sub();
+  // The edge for bytes already waiting was spent while paused.
+  if (!l.paused()) mark_ready(l);
 }
 
 void Reactor::mark_ready(Link& l) noexcept { join_list(read_again_, l, Link::f_in_ready); }

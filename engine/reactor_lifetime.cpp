@@ -68,7 +68,7 @@ void Reactor::abort_link(Link& l, CloseReason why, std::uint16_t code, int error
   const LinkState was = l.state_;
   l.state_ = LinkState::closed;
   metrics_.closed(why);
-  if (l.paused()) metrics_.paused_links.sub();
+  if (l.paused_ & ~Link::p_budget) metrics_.paused_links.sub();
   if (l.has(Link::f_opened)) {
     --open_links_;
     metrics_.links_open.sub();

@@ -10,11 +10,13 @@
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -91,6 +93,38 @@ TEST(BackendChoice, AutoRunsOnIoUringWhereItWorks) {
   ASSERT_EQ(s.start(), 0);
   for (std::size_t i = 0; i < s.reactor_count(); ++i) EXPECT_STREQ(s.reactor(i).backend_name(), "io_uring");
   EXPECT_TRUE(echo_once(s.port()));
+  s.stop();
+}
+
+// Where the kernel has receive bundles (6.10), a message larger than a
+// buffer arrives in completions of several buffers each, handed over in
+// order: the echo comes back byte for byte, and the bundles are counted.
+// Without them (an older kernel, or epoll) the count stays 0.
+TEST(BackendChoice, LargeMessagesArriveInBundlesWhereTheKernelHasThem) {
+  Echo h;
+  ServerConfig cfg = two_reactors();
+  cfg.reactors = 1;
+  Server s(cfg, h);
+  ASSERT_EQ(s.start(), 0);
+  wire::WireConn c;
+  ASSERT_EQ(c.open(s.port()), 101);
+  wire::Bytes big(1 << 20);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 131 + (i >> 12));
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(c.send_binary(big));
+    auto f = c.read_frame(10000);
+    ASSERT_TRUE(f) << "round " << round;
+    ASSERT_TRUE(f->payload == big) << "round " << round << ": the echo differs";
+  }
+  utsname u{};
+  int major = 0, minor = 0;
+  ASSERT_EQ(::uname(&u), 0);
+  ASSERT_EQ(std::sscanf(u.release, "%d.%d", &major, &minor), 2);
+  const bool kernel_has_bundles = major > 6 || (major == 6 && minor >= 10);
+  if (std::string_view(s.reactor(0).backend_name()) == "io_uring" && kernel_has_bundles)
+    EXPECT_GT(s.snapshot().receive_bundles, 0u);
+  else
+    EXPECT_EQ(s.snapshot().receive_bundles, 0u);
   s.stop();
 }
 
