@@ -9,8 +9,8 @@
 //   copy. Chunks go back to the pool when the link is done with them, and the
 //   ring is refilled from the pool before every submission, up to a fill that
 //   starts at 64 chunks and doubles (to uring_buffers) whenever a turn used
-//   half of it or the ring ran dry, and halves (to 16) each second in which no
-//   turn used a quarter of it. Once the input has gone quiet, trim() hands the
+//   half of it or the ring ran dry, and halves (to 16) every quarter second in
+//   which no turn used a quarter of it. Once the input has gone quiet, trim() hands the
 //   pages of the chunks waiting in the ring back to the kernel: an idle
 //   server's ring costs no memory, whatever the burst before it touched. When the ring ran
 //   dry (-ENOBUFS ends the multishot) the link waits on a list and is re-armed
@@ -110,7 +110,7 @@ class UringBackend {
   template <class Sink>
   int wait(int timeout_ms, Sink& sink) noexcept;
 
-  // Called about once a second. Lowers the ring's fill when the busiest turn
+  // Called every quarter second while input comes. Lowers the ring's fill when the busiest turn
   // since the last call used a small part of it, and with `quiet` (little
   // input since) hands the pages of the chunks waiting in the ring back to
   // the kernel: it fills them with copy_to_user, which faults fresh pages in,

@@ -18,10 +18,10 @@ constexpr std::uint32_t timer_tick_ms = 1;
 
 // Commands run per turn, so that links keep being served under a flood.
 constexpr int commands_per_turn = 4096;
-// Memory trimming: how often, what counts as quiet (receives in one interval),
-// and how many cached chunks the pool keeps.
-constexpr std::uint64_t trim_interval_ms = 1000;
-constexpr std::uint32_t trim_quiet_receives = 1024;
+// Memory trimming: how often, what counts as quiet (receives in one interval:
+// under 1,024 a second), and how many cached chunks the pool keeps.
+constexpr std::uint64_t trim_interval_ms = 250;
+constexpr std::uint32_t trim_quiet_receives = 256;
 constexpr std::size_t trim_low_water = 8;
 
 }  // namespace
@@ -200,14 +200,15 @@ void Reactor::serve_handoff_waiters() noexcept {
 }
 
 // A burst leaves idle chunks holding the pages it touched: the pool's cache
-// and, on io_uring, the buffer ring. Once a second after input came, and only
-// when little came (a busy reactor reuses those chunks at once), their pages
-// go back to the kernel, so an idle reactor's memory is what its links hold.
-// A reactor with no input since the last trim never wakes for this.
+// and, on io_uring, the buffer ring. A quarter second after input came, and
+// only when little came in that time (a busy reactor reuses those chunks at
+// once), their pages go back to the kernel, so an idle reactor's memory is
+// what its links hold. A reactor with no input since the last trim never
+// wakes for this.
 void Reactor::trim_memory() noexcept {
   if (!trim_due_) {
     if (receives_since_trim_ == 0) return;
-    trim_due_ = true;  // judged a second after input resumed, over that second
+    trim_due_ = true;  // judged an interval after input resumed, over that interval
     next_trim_ms_ = now_ms_ + trim_interval_ms;
     return;
   }
