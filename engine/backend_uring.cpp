@@ -285,8 +285,9 @@ std::size_t UringBackend::trim(bool quiet) noexcept {
   if (peak_turn_taken_ * 4 < fill_target_ && fill_target_ > min_fill) {
     // The ring keeps what it holds; consumed chunks are not replaced until
     // it is down to the new fill.
+    // The pool's cache keeps its room: lowering it would free warm chunks
+    // into the allocator, which keeps their pages; trimmed, they cost none.
     fill_target_ = std::max(min_fill, fill_target_ / 2);
-    pool_->set_max_cached(fill_target_);
   }
   peak_turn_taken_ = 0;
   if (!quiet || config::uring_sqpoll) return 0;

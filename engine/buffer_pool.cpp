@@ -126,24 +126,17 @@ size_t ChunkPool::drop_pages(std::byte* data) const noexcept {
 }
 
 size_t ChunkPool::trim(size_t low_water) noexcept {
+  // The chunks stay cached: freeing them would let the allocator write its
+  // free-list link into each, faulting a page back in per chunk. Without
+  // their pages they cost address space only. The most recently released
+  // (the top of the stack, taken first) stay warm up to `low_water`.
   size_t pages = 0;
-  // The oldest cached chunks (the bottom of the stack) go first.
-  const size_t excess = free_.size() > low_water ? free_.size() - low_water : 0;
-  for (size_t i = 0; i < free_.size(); ++i) {
+  const size_t cold = free_.size() > low_water ? free_.size() - low_water : 0;
+  for (size_t i = 0; i < cold; ++i) {
     Cached& c = free_[i];
-    if (!c.dropped) {
-      pages += drop_pages(c.data);
-      c.dropped = true;
-    }
-    if (i < excess) free_chunk(c.data);
-  }
-  free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(excess));
-  cached_ = free_.size();
-  if constexpr (use_mimalloc) {
-    // The burst's other memory (send queues, sessions) went back to the
-    // allocator, which keeps its pages; ask it to return what is free.
-    if (heap_ != nullptr && heap_thread_ == thread_serial()) mi_heap_collect(heap_, true);
-    mi_collect(true);
+    if (c.dropped) continue;
+    pages += drop_pages(c.data);
+    c.dropped = true;
   }
   return pages;
 }

@@ -22,7 +22,7 @@
 // chunks go onto a free list of at most `max_cached` (set_max_cached() lets the io_uring
 // backend raise it to its ring's fill, so a busy turn's chunks are reused, not reallocated);
 // beyond that they go back to the allocator. When the load goes away, trim(low_water) hands
-// the pages of every cached chunk back to the kernel and frees those past `low_water`, and
+// the pages of the cached chunks back to the kernel, down to `low_water` warm ones, and
 // drop_pages() does the same for a chunk someone else holds empty (the io_uring buffer ring's):
 // idle memory is what the links hold, not what a past burst touched. Chunks of at least a page
 // are page aligned and own whole pages for this, so nothing else shares a page with them.
@@ -73,9 +73,10 @@ class ChunkPool {
 
   [[nodiscard]] ChunkLease acquire_lease() noexcept;
 
-  // Hands the pages of every cached chunk back to the kernel (their contents are garbage
-  // anyway) and frees the cached chunks past `low_water` to the allocator. Returns the pages
-  // handed back. For when the load has gone away; the next use of a chunk faults its pages in.
+  // Hands the pages of the cached chunks back to the kernel (their contents are garbage
+  // anyway), all but the `low_water` most recently released, which stay warm for the next
+  // reads. The chunks stay cached, costing address space only. Returns the pages handed
+  // back. For when the load has gone away; the next use of a chunk faults its pages in.
   size_t trim(size_t low_water) noexcept;
   // Hands the pages of a chunk that is in use but holds nothing of value back to the kernel;
   // the chunk stays valid and reads as zeros. Returns the pages handed back (0 for chunks

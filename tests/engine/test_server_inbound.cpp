@@ -159,7 +159,8 @@ TEST(Server, InboundDropNewestAndClosePolicies) {
     ASSERT_EQ(s.start(), 0);
     WireConn c;
     ASSERT_EQ(c.open(s.port()), 101);
-    const int n = static_cast<int>(config::recv_ring_slots) + 200;  // more than the ring holds
+    // More than the ring and the worker's backlog hold (each recv_ring_slots).
+    const int n = 2 * static_cast<int>(config::recv_ring_slots) + 200;
     for (int i = 0; i < n; ++i) ASSERT_TRUE(c.send_binary(seq_payload(static_cast<std::uint32_t>(i), 16)));
     if (policy == InboundPolicy::drop_newest) {
       ASSERT_TRUE(eventually([&] { return s.snapshot().messages_in == static_cast<std::uint64_t>(n); }));
