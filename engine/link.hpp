@@ -127,6 +127,7 @@ class Link {
     f_close_notified = 1 << 12, // on_close ran
     f_opened = 1 << 13,         // on_open ran
     f_hangup = 1 << 14,         // the peer's FIN (or an error) is waiting behind the data
+    f_tls = 1 << 15,            // bytes pass through a TLS session (Reactor::tls_of)
   };
   // Why reading is paused (any bit set: not reading).
   enum Pause : std::uint8_t {

@@ -55,6 +55,12 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   out_of_memory += m.out_of_memory.get();
   write_calls += m.write_calls.get();
   partial_writes += m.partial_writes.get();
+  tls_handshakes += m.tls_handshakes.get();
+  tls_failed_timeout += m.tls_failed_timeout.get();
+  tls_failed_protocol += m.tls_failed_protocol.get();
+  tls_failed_certificate += m.tls_failed_certificate.get();
+  tls_failed_plaintext += m.tls_failed_plaintext.get();
+  for (std::size_t i = 0; i < tls_handshake_us.size(); ++i) tls_handshake_us[i] += m.tls_handshake_us[i].get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
 }
@@ -112,6 +118,19 @@ constexpr Series kSeries[] = {
      &ReactorMetrics::write_calls},
     {"ringlink_partial_writes_total", "counter", "Writes the kernel took only in part (socket buffer full).",
      &ReactorMetrics::partial_writes},
+    {"ringlink_tls_handshakes_total", "counter", "TLS handshakes completed.", &ReactorMetrics::tls_handshakes},
+};
+
+// TLS handshake failures, one series per reason.
+struct TlsFailure {
+  const char* reason;
+  const Counter ReactorMetrics::*field;
+};
+constexpr TlsFailure kTlsFailures[] = {
+    {"timeout", &ReactorMetrics::tls_failed_timeout},
+    {"protocol", &ReactorMetrics::tls_failed_protocol},
+    {"certificate", &ReactorMetrics::tls_failed_certificate},
+    {"plaintext", &ReactorMetrics::tls_failed_plaintext},
 };
 
 void header(std::string& out, const char* name, const char* type, const char* help) {
@@ -164,6 +183,23 @@ void write_prometheus(std::string& out, std::span<const ReactorMetrics* const> r
     for (std::size_t i = 0; i < close_reason_count; ++i)
       sample(out, "ringlink_closes_total", "", r, "reason", to_string(static_cast<CloseReason>(i)),
              std::to_string(reactors[r]->closes[i].get()));
+  header(out, "ringlink_tls_handshakes_failed_total", "counter", "TLS handshakes that failed, by reason.");
+  for (unsigned r = 0; r < reactors.size(); ++r)
+    for (const TlsFailure& f : kTlsFailures)
+      sample(out, "ringlink_tls_handshakes_failed_total", "", r, "reason", f.reason,
+             std::to_string((reactors[r]->*f.field).get()));
+  header(out, "ringlink_tls_handshake_seconds", "histogram", "Time from accept (or connect) to the TLS handshake's end.");
+  for (unsigned r = 0; r < reactors.size(); ++r) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < tls_handshake_bounds_us.size(); ++i) {
+      cumulative += reactors[r]->tls_handshake_us[i].get();
+      const bool last = i + 1 == tls_handshake_bounds_us.size();
+      sample(out, "ringlink_tls_handshake_seconds", "_bucket", r, "le",
+             last ? std::string("+Inf") : seconds(tls_handshake_bounds_us[i]), std::to_string(cumulative));
+    }
+    sample(out, "ringlink_tls_handshake_seconds", "_sum", r, nullptr, {}, seconds(reactors[r]->tls_handshake_us_sum.get()));
+    sample(out, "ringlink_tls_handshake_seconds", "_count", r, nullptr, {}, std::to_string(cumulative));
+  }
   header(out, "ringlink_loop_turn_seconds", "histogram", "Time a reactor spends on one loop turn.");
   for (unsigned r = 0; r < reactors.size(); ++r) {
     std::uint64_t cumulative = 0;

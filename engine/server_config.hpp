@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/tls_config.hpp"
 #include "engine/types.hpp"
 #include "protocol/frame.hpp"
 
@@ -27,6 +28,12 @@ struct ServerConfig {
   unsigned reactors = 0;              // 0: one per online core
   int backlog = 4096;
   bool listen = true;                 // false: client-only engine (no listener)
+  // wss://: with tls.cert_file set, a TLS listener on tls.port too (see
+  // engine/tls_config.hpp). The plain listener on `port` stays unless
+  // listen_plain is false. A build without the `tls` feature refuses a
+  // TLS configuration at start() (-ENOPROTOOPT).
+  TlsConfig tls;
+  bool listen_plain = true;
 
   // Timeouts in milliseconds; 0 disables.
   std::uint32_t handshake_timeout_ms = 10'000;  // TCP accept -> complete upgrade
