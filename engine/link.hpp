@@ -135,6 +135,7 @@ class Link {
     p_handoff = 1 << 1,
     p_rate = 1 << 2,
     p_pool = 1 << 3,
+    p_admission = 1 << 4,  // a TLS handshake step waiting for the turn's budget
   };
 
   bool has(Flag f) const noexcept { return (flags_ & f) != 0; }

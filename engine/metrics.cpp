@@ -60,6 +60,9 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   tls_failed_protocol += m.tls_failed_protocol.get();
   tls_failed_certificate += m.tls_failed_certificate.get();
   tls_failed_plaintext += m.tls_failed_plaintext.get();
+  tls_handshakes_pending += m.tls_handshakes_pending.get();
+  tls_handshakes_queued += m.tls_handshakes_queued.get();
+  tls_handshakes_shed += m.tls_handshakes_shed.get();
   for (std::size_t i = 0; i < tls_handshake_us.size(); ++i) tls_handshake_us[i] += m.tls_handshake_us[i].get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
@@ -119,6 +122,12 @@ constexpr Series kSeries[] = {
     {"ringlink_partial_writes_total", "counter", "Writes the kernel took only in part (socket buffer full).",
      &ReactorMetrics::partial_writes},
     {"ringlink_tls_handshakes_total", "counter", "TLS handshakes completed.", &ReactorMetrics::tls_handshakes},
+    {"ringlink_tls_handshakes_pending", "gauge", "TLS handshake steps waiting for the turn's admission budget.",
+     &ReactorMetrics::tls_handshakes_pending},
+    {"ringlink_tls_handshakes_queued_total", "counter", "TLS handshake steps that waited for admission.",
+     &ReactorMetrics::tls_handshakes_queued},
+    {"ringlink_tls_handshakes_shed_total", "counter", "TLS connections refused because the admission queue was full.",
+     &ReactorMetrics::tls_handshakes_shed},
 };
 
 // TLS handshake failures, one series per reason.

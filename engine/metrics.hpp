@@ -102,6 +102,9 @@ struct ReactorMetrics {
   Counter tls_failed_protocol;   // a fatal TLS error (garbage, bad record, renegotiation, no shared cipher)
   Counter tls_failed_certificate;// a certificate was refused (by the peer, or by our client)
   Counter tls_failed_plaintext;  // plain HTTP on a TLS port (answered 400 in plain text)
+  Counter tls_handshakes_pending;// gauge: handshake steps waiting for admission
+  Counter tls_handshakes_queued; // handshake steps that had to wait (the turn's budget was spent)
+  Counter tls_handshakes_shed;   // connections refused: the admission queue was full
   std::array<Counter, tls_handshake_bounds_us.size()> tls_handshake_us{};
   Counter tls_handshake_us_sum;
   std::array<Counter, close_reason_count> closes{};
@@ -144,6 +147,7 @@ struct MetricsSnapshot {
   std::uint64_t out_of_memory = 0, write_calls = 0, partial_writes = 0;
   std::uint64_t tls_handshakes = 0, tls_failed_timeout = 0, tls_failed_protocol = 0;
   std::uint64_t tls_failed_certificate = 0, tls_failed_plaintext = 0;
+  std::uint64_t tls_handshakes_pending = 0, tls_handshakes_queued = 0, tls_handshakes_shed = 0;
   std::array<std::uint64_t, tls_handshake_bounds_us.size()> tls_handshake_us{};
   std::array<std::uint64_t, close_reason_count> closes{};
   std::array<std::uint64_t, loop_turn_bounds_us.size()> loop_turn_us{};

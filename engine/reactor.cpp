@@ -229,6 +229,12 @@ void Reactor::notify_inbound_space() noexcept {
 void Reactor::begin_turn() noexcept {
   now_ms_ = clock_();
   turn_start_ns_ = steady_now_ns();
+  if constexpr (config::tls) {
+    // The oldest waiting handshakes take the turn's budget first; what is
+    // left goes to handshakes whose bytes arrive this turn.
+    tls_budget_ = cfg_.tls_handshakes_per_turn;
+    if (!tls_admission_.empty()) tls_admit_queued();
+  }
 }
 
 bool Reactor::alive(LinkId id) const noexcept {

@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <random>
 #include <span>
@@ -244,6 +245,8 @@ class Reactor {
   void tls_handshake_done(Link& link) noexcept;
   void tls_close_notify(Link& link) noexcept;
   void tls_timed_out(Link& link) noexcept;
+  bool tls_admit(Link& link) noexcept;
+  void tls_admit_queued() noexcept;
 
   // timers (reactor_timers.cpp)
   void arm_timer(Link& link) noexcept;
@@ -288,6 +291,8 @@ class Reactor {
   std::vector<std::byte> tls_out_;        // what OpenSSL wrote in one call, then queued
   std::vector<std::byte> tls_in_;         // epoll reads ciphertext here
   std::vector<std::byte> tls_plain_;      // small frames joined into one record
+  std::deque<LinkId> tls_admission_;      // handshake steps waiting, oldest first (bounded)
+  std::uint32_t tls_budget_ = 0;          // handshake steps this turn may still run
   bool accepting_ = false;
   bool accept_paused_ = false;
   std::uint64_t accept_resume_ms_ = 0;

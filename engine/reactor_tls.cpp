@@ -169,7 +169,7 @@ bool Reactor::tls_received(Link& l, std::byte* data, std::size_t n, std::byte* c
 bool Reactor::tls_feed(Link& l, const std::byte* data, std::size_t n, std::byte* chunk) noexcept {
   TlsLink& t = *tls_of(l);
   t.set_input(data, n);
-  tls_pump(l);
+  if (tls_admit(l)) tls_pump(l);
   const std::size_t left = l.closed() ? 0 : t.input_left();
   const std::byte* rest = t.input();
   t.set_input(nullptr, 0);
@@ -190,6 +190,47 @@ bool Reactor::tls_feed(Link& l, const std::byte* data, std::size_t n, std::byte*
   t.held_offset = static_cast<std::uint32_t>(rest - chunk);
   t.held_length = static_cast<std::uint32_t>(left);
   return false;
+}
+
+// May this server link run a handshake step now? Past the turn's budget
+// (or behind others already waiting) it waits, paused, in the admission
+// queue with its input held; begin_turn() admits the oldest first. A full
+// queue refuses the connection.
+bool Reactor::tls_admit(Link& l) noexcept {
+  TlsLink& t = *tls_of(l);
+  if (l.has(Link::f_client) || t.handshake_done()) return true;
+  if (t.admitted) {
+    t.admitted = false;
+    return true;
+  }
+  if (tls_budget_ > 0 && tls_admission_.empty()) {
+    --tls_budget_;
+    return true;
+  }
+  if (tls_admission_.size() >= cfg_.tls_handshake_queue || !push_nothrow(tls_admission_, l.id())) {
+    metrics_.tls_handshakes_shed.add();
+    metrics_.handshakes_failed.add();
+    t.counted = true;
+    abort_link(l, CloseReason::handshake_refused, close_code::abnormal);
+    return false;
+  }
+  metrics_.tls_handshakes_pending.add();
+  metrics_.tls_handshakes_queued.add();
+  pause(l, Link::p_admission);
+  return false;
+}
+
+void Reactor::tls_admit_queued() noexcept {
+  while (tls_budget_ > 0 && !tls_admission_.empty()) {
+    const LinkId id = tls_admission_.front();
+    tls_admission_.pop_front();
+    metrics_.tls_handshakes_pending.sub();
+    Link* l = find(id);
+    if (l == nullptr) continue;  // ended while waiting (timeout, reset)
+    --tls_budget_;
+    tls_of(*l)->admitted = true;
+    resume(*l, Link::p_admission);  // read again this turn: the held input first
+  }
 }
 
 // A paused link resumed (or found room): what it holds goes first. False

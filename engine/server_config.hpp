@@ -34,6 +34,13 @@ struct ServerConfig {
   // TLS configuration at start() (-ENOPROTOOPT).
   TlsConfig tls;
   bool listen_plain = true;
+  // TLS handshake admission, per reactor: a handshake step (the ClientHello
+  // costs about a millisecond of CPU, an echo a microsecond) runs only while
+  // the turn's budget lasts; the rest wait, oldest first, in a bounded queue
+  // (the handshake timeout covers the wait). A full queue refuses the new
+  // connection (counted). So a connect storm cannot starve open links.
+  std::uint32_t tls_handshakes_per_turn = 16;
+  std::uint32_t tls_handshake_queue = 4096;
 
   // Timeouts in milliseconds; 0 disables.
   std::uint32_t handshake_timeout_ms = 10'000;  // TCP accept -> complete upgrade

@@ -73,6 +73,7 @@ class TlsLink {
   std::uint64_t started_ns = 0;     // for the handshake-time histogram
   bool first_byte_seen = false;     // plaintext-on-a-TLS-port check done
   bool counted = false;             // handshake counted (done or failed)
+  bool admitted = false;            // the admission queue granted its next handshake step
 
  private:
   friend struct TlsBio;

@@ -5,8 +5,12 @@
 // by `openssl` into a temporary directory for each test. Runs on the
 // backend the build chose, so the suite covers epoll and io_uring.
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -17,7 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include "engine/reactor.hpp"
 #include "engine/socket.hpp"
+#include "engine/tls_context.hpp"
 #include "tests/integration/echo_server.hpp"
 #include "tests/integration/peer_process.hpp"
 #include "tests/integration/tls_certs.hpp"
@@ -344,6 +350,86 @@ TEST_F(Tls, EngineClientVerifiesTheServer) {
   EXPECT_EQ(cm.tls_handshakes, 2u);
   EXPECT_EQ(cm.tls_failed_certificate, 2u);
   client.stop(2s);
+}
+
+// Proves: handshake admission: with a budget of 2 steps per turn, six ClientHellos that arrive
+// together are answered at most two per loop turn, the others wait in the queue (counted,
+// then drained to 0), and all six handshakes complete.
+TEST_F(Tls, HandshakeStepsAreAdmittedPerTurn) {
+  ringlink::ServerConfig cfg = config();
+  cfg.tls_handshakes_per_turn = 2;
+  std::string why;
+  int err = 0;
+  auto ctx = ringlink::make_tls_server_context(cfg.tls, &err, &why);
+  ASSERT_TRUE(ctx) << why;
+  itest::EchoHandler handler;
+  ringlink::Reactor reactor(0, cfg, handler, nullptr);
+  reactor.set_tls(ctx.get());
+  ASSERT_EQ(reactor.open(-1), 0);
+
+  SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+  ASSERT_NE(cctx, nullptr);
+  struct Peer {
+    int fd = -1;
+    SSL* ssl = nullptr;
+    BIO* in = nullptr;
+    BIO* out = nullptr;
+  };
+  constexpr int n = 6;
+  std::vector<Peer> peers(n);
+  auto flush_out = [](Peer& p) {
+    char buf[16384];
+    int k;
+    while ((k = BIO_read(p.out, buf, sizeof buf)) > 0) ASSERT_EQ(::send(p.fd, buf, static_cast<std::size_t>(k), 0), k);
+  };
+  for (Peer& p : peers) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    p.fd = sv[0];
+    ASSERT_TRUE(reactor.adopt(sv[1], true).valid());
+    p.ssl = SSL_new(cctx);
+    p.in = BIO_new(BIO_s_mem());
+    p.out = BIO_new(BIO_s_mem());
+    SSL_set_bio(p.ssl, p.in, p.out);
+    SSL_set_connect_state(p.ssl);
+    ASSERT_EQ(SSL_do_handshake(p.ssl), -1);  // wants the server's answer
+    flush_out(p);
+  }
+  auto answered = [&] {
+    int count = 0;
+    for (Peer& p : peers) {
+      char c;
+      if (::recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0) ++count;
+    }
+    return count;
+  };
+  int seen = 0, most_in_one_turn = 0;
+  for (int turn = 0; turn < 1000 && seen < n; ++turn) {
+    reactor.run_once(0);
+    const int now = answered();
+    most_in_one_turn = std::max(most_in_one_turn, now - seen);
+    seen = now;
+  }
+  EXPECT_EQ(seen, n);
+  EXPECT_LE(most_in_one_turn, 2);
+  EXPECT_GE(reactor.metrics().tls_handshakes_queued.get(), 1u);
+  EXPECT_EQ(reactor.metrics().tls_handshakes_pending.get(), 0u);
+  // The clients finish; every handshake completes.
+  for (Peer& p : peers) {
+    char buf[16384];
+    ssize_t k;
+    while ((k = ::recv(p.fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) BIO_write(p.in, buf, static_cast<int>(k));
+    EXPECT_EQ(SSL_do_handshake(p.ssl), 1);
+    flush_out(p);
+  }
+  for (int turn = 0; turn < 1000 && reactor.metrics().tls_handshakes.get() < n; ++turn) reactor.run_once(0);
+  EXPECT_EQ(reactor.metrics().tls_handshakes.get(), static_cast<std::uint64_t>(n));
+  EXPECT_EQ(reactor.metrics().tls_handshakes_pending.get(), 0u);
+  for (Peer& p : peers) {
+    SSL_free(p.ssl);
+    ::close(p.fd);
+  }
+  SSL_CTX_free(cctx);
 }
 
 // Proves: a server configured without a usable certificate refuses to start and says so.
