@@ -112,6 +112,35 @@ TEST_F(Tls, PythonWebsocketsEchoesOverTls) {
   EXPECT_EQ(m.handler_exceptions, 0u);
 }
 
+// Proves: gorilla/websocket over crypto/tls: every size to 16 MiB, both close codes and 20
+// concurrent pipelining connections echo through the TLS listener.
+TEST_F(Tls, GorillaEchoesOverTls) {
+  const std::string go = itest::env_or_empty("RINGLINK_GO_CLIENT");
+  if (go.empty()) GTEST_SKIP() << "go was not found at configure time";
+  EchoServer echo(config());
+  ASSERT_EQ(echo.start(), 0);
+  for (std::vector<std::string> mode : {std::vector<std::string>{"-mode", "sizes"}, {"-mode", "close"},
+                                        {"-mode", "concurrent", "-n", "20", "-m", "50"}}) {
+    std::vector<std::string> argv{go, "-url", echo.wss_url()};
+    argv.insert(argv.end(), mode.begin(), mode.end());
+    EXPECT_EQ(itest::run_peer(argv, 50s), "") << mode[1];
+  }
+  ASSERT_TRUE(echo.handler().wait_closes(23, close_wait));
+  EXPECT_EQ(echo.server().snapshot().tls_handshakes, 23u);
+}
+
+// Proves: Node's `ws` over https' TLS: sizes to 1 MiB in text and binary, a ping and a close
+// handshake, verified against the test CA.
+TEST_F(Tls, NodeWsEchoesOverTls) {
+  const std::string node = itest::env_or_empty("RINGLINK_NODE");
+  ASSERT_FALSE(node.empty()) << "node not found at configure time: install nodejs (make deps)";
+  EchoServer echo(config());
+  ASSERT_EQ(echo.start(), 0);
+  EXPECT_EQ(itest::run_peer({node, itest::peer_script("node_client.js"), echo.wss_url(), certs.ca()}, 90s), "");
+  ASSERT_TRUE(echo.handler().wait_closes(1, close_wait));
+  EXPECT_EQ(echo.handler().close_codes(), std::vector<std::uint16_t>{1000});
+}
+
 // Proves: s_client negotiates TLS 1.2 and 1.3 with ALPN http/1.1 and a verified chain, and
 // reads /metrics over it, where the handshake counters and histogram are.
 TEST_F(Tls, OpenSslClientSpeaksTls12And13WithAlpn) {
