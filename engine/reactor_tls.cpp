@@ -257,6 +257,7 @@ void Reactor::tls_pump(Link& l) noexcept {
       t.set_input(nullptr, 0);
       break;
     }
+    if (!t.readable()) break;
     const std::span<std::byte> target = plain_target(l);
     if (target.empty()) break;  // no room or no chunk: the link comes back
     const int r = t.read(target);

@@ -141,6 +141,10 @@ CtxPtr make_server_ctx(const TlsConfig& cfg, const std::string& cert, const std:
     return nullptr;
   }
   SSL_CTX_set_alpn_select_cb(ctx.get(), on_alpn, nullptr);
+  // Resumption rides on stateless tickets: no per-session state stays on
+  // the server (the internal cache would keep one per handshake, up to
+  // 20,480 by default, long after the links ended).
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   if (!use_pair(ctx.get(), cert, key, pass, why)) return nullptr;
   return ctx;
 }

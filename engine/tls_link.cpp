@@ -151,4 +151,6 @@ bool TlsLink::handshake_done() const noexcept { return SSL_is_init_finished(ssl_
 
 bool TlsLink::has_buffered_plaintext() const noexcept { return SSL_pending(ssl_) > 0; }
 
+bool TlsLink::readable() const noexcept { return in_len_ > 0 || SSL_has_pending(ssl_) == 1; }
+
 }  // namespace ringlink

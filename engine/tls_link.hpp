@@ -66,6 +66,10 @@ class TlsLink {
   // Bytes of plaintext OpenSSL decrypted and holds (a record read past the
   // room given to read()).
   bool has_buffered_plaintext() const noexcept;
+  // Is a read() worth calling: ciphertext given, or bytes OpenSSL holds?
+  // Calling it with neither would make OpenSSL allocate its 16 KiB record
+  // buffer for a header that is not there, and keep it while the link idles.
+  bool readable() const noexcept;
 
   // Reactor bookkeeping, kept here so that Link stays small.
   std::byte* held = nullptr;        // pool chunk holding unread ciphertext while paused
