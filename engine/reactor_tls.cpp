@@ -262,6 +262,13 @@ void Reactor::tls_pump(Link& l) noexcept {
     if (target.empty()) break;  // no room or no chunk: the link comes back
     const int r = t.read(target);
     if (!t.counted && t.handshake_done()) tls_handshake_done(l);
+    // What the read wrote (handshake, tickets, a KeyUpdate answer) joins
+    // this link's queue now: the handler below may flush another link, and
+    // tls_out_ is shared by every link of the reactor.
+    if (r != TlsLink::failed && !tls_out_.empty()) {
+      tls_seal(l);
+      if (l.closed()) return;
+    }
     if (r > 0) {
       l.rlen_ += static_cast<std::uint32_t>(r);
       process_input(l);
