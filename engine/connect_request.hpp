@@ -4,12 +4,14 @@
 //   resolve_address("127.0.0.1", 8080, req.address);   // engine/socket.hpp
 //   req.host_header = "127.0.0.1:8080";
 //   req.path = "/chat";
+//   req.tls.enabled = true;                // wss:// (verified against the system store)
 //   server.connect(req);   // on_open, or on_connect_failed, follows
 #pragma once
 
 #include <string>
 
 #include "engine/socket.hpp"
+#include "engine/tls_config.hpp"
 
 namespace ringlink {
 
@@ -22,6 +24,9 @@ struct ConnectRequest {
   std::string origin;
   std::string protocols;          // Sec-WebSocket-Protocol offer, comma-separated
   void* user_data = nullptr;      // becomes Link::user_data()
+  // wss://: the TLS handshake comes before the upgrade. A failed one
+  // reports on_connect_failed (Handler says which error).
+  TlsClientConfig tls;
 };
 
 }  // namespace ringlink

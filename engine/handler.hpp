@@ -123,7 +123,10 @@ class Handler {
   // (ConnectRequest::user_data); `id` is invalid when no link was made at all.
   // `error` is a negative errno (-ECONNREFUSED, -ETIMEDOUT for the handshake
   // timeout, -EMFILE...), or 0 with `http_status` set (a non-101 answer), or
-  // 0 and status 0 for an invalid 101 (see the log).
+  // 0 and status 0 for an invalid 101 (see the log). wss:// adds
+  // -EKEYREJECTED (the server's certificate failed verification: untrusted,
+  // expired, another name), -EPROTO (any other TLS failure) and
+  // -ENOPROTOOPT (this build has no TLS, or the CA file did not load).
   virtual void on_connect_failed(LinkId id, void* user_data, int error, std::uint16_t http_status) {
     (void)id; (void)user_data; (void)error; (void)http_status;
   }

@@ -127,6 +127,7 @@ class Link {
     f_close_notified = 1 << 12, // on_close ran
     f_opened = 1 << 13,         // on_open ran
     f_hangup = 1 << 14,         // the peer's FIN (or an error) is waiting behind the data
+    f_tls = 1 << 15,            // bytes pass through a TLS session (Reactor::tls_of)
   };
   // Why reading is paused (any bit set: not reading).
   enum Pause : std::uint8_t {
@@ -135,6 +136,7 @@ class Link {
     p_rate = 1 << 2,
     p_pool = 1 << 3,
     p_budget = 1 << 4,  // read its read_budget this turn; goes on next turn (not counted as paused)
+    p_admission = 1 << 5,  // a TLS handshake step waiting for the turn's budget
   };
 
   bool has(Flag f) const noexcept { return (flags_ & f) != 0; }

@@ -57,6 +57,15 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   partial_writes += m.partial_writes.get();
   pages_returned += m.pages_returned.get();
   receive_bundles += m.receive_bundles.get();
+  tls_handshakes += m.tls_handshakes.get();
+  tls_failed_timeout += m.tls_failed_timeout.get();
+  tls_failed_protocol += m.tls_failed_protocol.get();
+  tls_failed_certificate += m.tls_failed_certificate.get();
+  tls_failed_plaintext += m.tls_failed_plaintext.get();
+  tls_handshakes_pending += m.tls_handshakes_pending.get();
+  tls_handshakes_queued += m.tls_handshakes_queued.get();
+  tls_handshakes_shed += m.tls_handshakes_shed.get();
+  for (std::size_t i = 0; i < tls_handshake_us.size(); ++i) tls_handshake_us[i] += m.tls_handshake_us[i].get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
 }
@@ -118,6 +127,25 @@ constexpr Series kSeries[] = {
      "Pages of idle buffers handed back to the kernel once the load went away.", &ReactorMetrics::pages_returned},
     {"ringlink_receive_bundles_total", "counter",
      "io_uring receives that filled several buffers in one completion (kernel 6.10+).", &ReactorMetrics::receive_bundles},
+    {"ringlink_tls_handshakes_total", "counter", "TLS handshakes completed.", &ReactorMetrics::tls_handshakes},
+    {"ringlink_tls_handshakes_pending", "gauge", "TLS handshake steps waiting for the turn's admission budget.",
+     &ReactorMetrics::tls_handshakes_pending},
+    {"ringlink_tls_handshakes_queued_total", "counter", "TLS handshake steps that waited for admission.",
+     &ReactorMetrics::tls_handshakes_queued},
+    {"ringlink_tls_handshakes_shed_total", "counter", "TLS connections refused because the admission queue was full.",
+     &ReactorMetrics::tls_handshakes_shed},
+};
+
+// TLS handshake failures, one series per reason.
+struct TlsFailure {
+  const char* reason;
+  const Counter ReactorMetrics::*field;
+};
+constexpr TlsFailure kTlsFailures[] = {
+    {"timeout", &ReactorMetrics::tls_failed_timeout},
+    {"protocol", &ReactorMetrics::tls_failed_protocol},
+    {"certificate", &ReactorMetrics::tls_failed_certificate},
+    {"plaintext", &ReactorMetrics::tls_failed_plaintext},
 };
 
 void header(std::string& out, const char* name, const char* type, const char* help) {
@@ -170,6 +198,23 @@ void write_prometheus(std::string& out, std::span<const ReactorMetrics* const> r
     for (std::size_t i = 0; i < close_reason_count; ++i)
       sample(out, "ringlink_closes_total", "", r, "reason", to_string(static_cast<CloseReason>(i)),
              std::to_string(reactors[r]->closes[i].get()));
+  header(out, "ringlink_tls_handshakes_failed_total", "counter", "TLS handshakes that failed, by reason.");
+  for (unsigned r = 0; r < reactors.size(); ++r)
+    for (const TlsFailure& f : kTlsFailures)
+      sample(out, "ringlink_tls_handshakes_failed_total", "", r, "reason", f.reason,
+             std::to_string((reactors[r]->*f.field).get()));
+  header(out, "ringlink_tls_handshake_seconds", "histogram", "Time from accept (or connect) to the TLS handshake's end.");
+  for (unsigned r = 0; r < reactors.size(); ++r) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < tls_handshake_bounds_us.size(); ++i) {
+      cumulative += reactors[r]->tls_handshake_us[i].get();
+      const bool last = i + 1 == tls_handshake_bounds_us.size();
+      sample(out, "ringlink_tls_handshake_seconds", "_bucket", r, "le",
+             last ? std::string("+Inf") : seconds(tls_handshake_bounds_us[i]), std::to_string(cumulative));
+    }
+    sample(out, "ringlink_tls_handshake_seconds", "_sum", r, nullptr, {}, seconds(reactors[r]->tls_handshake_us_sum.get()));
+    sample(out, "ringlink_tls_handshake_seconds", "_count", r, nullptr, {}, std::to_string(cumulative));
+  }
   header(out, "ringlink_loop_turn_seconds", "histogram", "Time a reactor spends on one loop turn.");
   for (unsigned r = 0; r < reactors.size(); ++r) {
     std::uint64_t cumulative = 0;

@@ -64,6 +64,11 @@ const char* to_string(CloseReason r) noexcept;
 inline constexpr std::array<std::uint64_t, 12> loop_turn_bounds_us = {
     1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 25000, UINT64_MAX};
 
+// TLS handshake time buckets (microseconds from accept or connect to the
+// handshake's end; last is +Inf).
+inline constexpr std::array<std::uint64_t, 10> tls_handshake_bounds_us = {
+    250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000, UINT64_MAX};
+
 struct ReactorMetrics {
   Counter links_open;            // gauge
   Counter links_accepted;
@@ -93,11 +98,31 @@ struct ReactorMetrics {
   Counter partial_writes;        // writes the kernel took only in part
   Counter pages_returned;        // idle buffer pages handed back to the kernel after the load went
   Counter receive_bundles;       // io_uring: receives that filled several buffers in one completion
+  // TLS (wss://) handshakes on server and client links.
+  Counter tls_handshakes;        // completed
+  Counter tls_failed_timeout;    // the handshake timeout ended it before TLS was up
+  Counter tls_failed_protocol;   // a fatal TLS error (garbage, bad record, renegotiation, no shared cipher)
+  Counter tls_failed_certificate;// a certificate was refused (by the peer, or by our client)
+  Counter tls_failed_plaintext;  // plain HTTP on a TLS port (answered 400 in plain text)
+  Counter tls_handshakes_pending;// gauge: handshake steps waiting for admission
+  Counter tls_handshakes_queued; // handshake steps that had to wait (the turn's budget was spent)
+  Counter tls_handshakes_shed;   // connections refused: the admission queue was full
+  std::array<Counter, tls_handshake_bounds_us.size()> tls_handshake_us{};
+  Counter tls_handshake_us_sum;
   std::array<Counter, close_reason_count> closes{};
   std::array<Counter, loop_turn_bounds_us.size()> loop_turn_us{};
   Counter loop_turn_us_sum;
 
   void closed(CloseReason r) noexcept { closes[static_cast<std::size_t>(r)].add(); }
+  void tls_handshake(std::uint64_t us) noexcept {
+    if constexpr (config::metrics) {
+      tls_handshakes.add();
+      std::size_t i = 0;
+      while (us > tls_handshake_bounds_us[i]) ++i;
+      tls_handshake_us[i].add();
+      tls_handshake_us_sum.add(us);
+    }
+  }
   void loop_turn(std::uint64_t us) noexcept {
     if constexpr (config::metrics) {
       std::size_t i = 0;
@@ -123,6 +148,10 @@ struct MetricsSnapshot {
   std::uint64_t commands = 0, commands_rejected = 0, handler_exceptions = 0;
   std::uint64_t out_of_memory = 0, write_calls = 0, partial_writes = 0, pages_returned = 0;
   std::uint64_t receive_bundles = 0;
+    std::uint64_t tls_handshakes = 0, tls_failed_timeout = 0, tls_failed_protocol = 0;
+  std::uint64_t tls_failed_certificate = 0, tls_failed_plaintext = 0;
+  std::uint64_t tls_handshakes_pending = 0, tls_handshakes_queued = 0, tls_handshakes_shed = 0;
+  std::array<std::uint64_t, tls_handshake_bounds_us.size()> tls_handshake_us{};
   std::array<std::uint64_t, close_reason_count> closes{};
   std::array<std::uint64_t, loop_turn_bounds_us.size()> loop_turn_us{};
 

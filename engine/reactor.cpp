@@ -64,8 +64,9 @@ Reactor::~Reactor() {
   for (Session* s : session_cache_) delete s;
 }
 
-int Reactor::open(int listen_fd) noexcept {
+int Reactor::open(int listen_fd, int tls_listen_fd) noexcept {
   listen_fd_.reset(listen_fd);
+  tls_listen_fd_.reset(tls_listen_fd);
   pool_ = std::make_unique<ChunkPool>(cfg_.pool_max_chunks, config::chunk_size);
   // Create the pool's heap now, on the reactor thread, rather than in the
   // first connection's read.
@@ -76,6 +77,11 @@ int Reactor::open(int listen_fd) noexcept {
   if (r < 0) return r;
   if (listen_fd_) {
     r = backend_.add_listener(listen_fd_.get(), 0);
+    if (r < 0) return r;
+    accepting_ = true;
+  }
+  if (tls_listen_fd_) {
+    r = backend_.add_listener(tls_listen_fd_.get(), 1);
     if (r < 0) return r;
     accepting_ = true;
   }
@@ -151,6 +157,9 @@ void Reactor::serve_read_again() noexcept {
       if (l->closed() || l->paused()) continue;
       if (l->rlen_ == 0) release_rbuf(*l);
     }
+    if constexpr (config::tls) {
+      if (l->has(Link::f_tls) && !tls_resume(*l)) continue;
+    }
     if (l->aux_ != nullptr && !l->aux_->pending.empty()) {
       drain_pending(*l);
       if (l->closed() || l->paused()) continue;
@@ -179,10 +188,17 @@ void Reactor::run_timers() noexcept {
 }
 
 void Reactor::resume_accepting() noexcept {
-  if (!accept_paused_ || now_ms_ < accept_resume_ms_ || stopping_ || !listen_fd_) return;
+  if (!accept_paused_ || now_ms_ < accept_resume_ms_ || stopping_) return;
   accept_paused_ = false;
-  backend_.set_accepting(listen_fd_.get(), 0, true);
-  on_acceptable(0);  // connections may have queued while we were not looking
+  // Connections may have queued while we were not looking.
+  if (listen_fd_) {
+    backend_.set_accepting(listen_fd_.get(), 0, true);
+    on_acceptable(0);
+  }
+  if (tls_listen_fd_) {
+    backend_.set_accepting(tls_listen_fd_.get(), 1, true);
+    on_acceptable(1);
+  }
 }
 
 void Reactor::run_commands() noexcept {
@@ -256,6 +272,12 @@ void Reactor::begin_turn() noexcept {
   now_ms_ = clock_();
   turn_start_ns_ = steady_now_ns();
   run_key_ = 0;
+  if constexpr (config::tls) {
+    // The oldest waiting handshakes take the turn's budget first; what is
+    // left goes to handshakes whose bytes arrive this turn.
+    tls_budget_ = cfg_.tls_handshakes_per_turn;
+    if (!tls_admission_.empty()) tls_admit_queued();
+  }
 }
 
 bool Reactor::alive(LinkId id) const noexcept {

@@ -17,12 +17,14 @@
 //   reactor_output.cpp    frame building, queueing policy, flush, sent completions
 //   reactor_timers.cpp    one wheel entry per link: every deadline
 //   reactor_commands.cpp  cross-thread commands, broadcast, stop
+//   reactor_tls.cpp       the TLS transport: ciphertext in, records sealed at the flush
 #pragma once
 
 #include <sys/uio.h>
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <random>
 #include <span>
@@ -47,10 +49,15 @@
 #include "engine/timer_wheel.hpp"
 #include "protocol/session.hpp"
 
+struct ssl_st;
+
 namespace ringlink {
 
 class Server;
 struct LinkAux;
+class TlsLink;
+class TlsServerContext;
+class TlsClientContexts;
 
 class Reactor {
  public:
@@ -64,9 +71,14 @@ class Reactor {
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  // Sets up the backend; `listen_fd` (owned from now on) may be -1. Call on
-  // the thread that will run the reactor (pools and heaps are per thread).
-  int open(int listen_fd) noexcept;
+  // Sets up the backend; `listen_fd` and `tls_listen_fd` (owned from now
+  // on) may be -1. Links accepted on the second speak TLS with the
+  // certificates of set_tls(). Call on the thread that will run the reactor
+  // (pools and heaps are per thread).
+  int open(int listen_fd, int tls_listen_fd = -1) noexcept;
+  // Before open(): the certificates for TLS links (borrowed; must outlive
+  // the reactor). Without it the TLS listener's links are refused.
+  void set_tls(TlsServerContext* ctx) noexcept { tls_ctx_ = ctx; }
   // Runs until a stop command completed. Returns 0 or -errno.
   int run() noexcept;
   // One loop turn with at most `max_wait_ms` of sleep (tests).
@@ -89,9 +101,10 @@ class Reactor {
   // open link of this reactor when `ids` is null; returns how many queued it.
   std::size_t broadcast(const std::vector<LinkId>* ids, const PayloadRef& payload, Opcode op) noexcept;
   // Takes a connected, non-blocking socket (accepted elsewhere, or one end of
-  // a socketpair) as a server link: it starts in the handshake. Returns its
-  // id, or an invalid id (the fd is closed) when no slot is left.
-  LinkId adopt(int fd) noexcept;
+  // a socketpair) as a server link: it starts in the handshake (TLS first
+  // with `tls`). Returns its id, or an invalid id (the fd is closed) when no
+  // slot is left or, with `tls`, no TLS session could be made.
+  LinkId adopt(int fd, bool tls = false) noexcept;
   // Starts an outbound connection. Returns its id (on_open or
   // on_connect_failed follows), or -errno of socket/bind/connect, or
   // -ENOSPC when max_links_per_reactor is reached.
@@ -177,6 +190,7 @@ class Reactor {
   void drop_session(Session* s) noexcept;
 
   // input (reactor_input.cpp)
+  std::span<std::byte> plain_target(Link& link) noexcept;
   void process_input(Link& link) noexcept;
   void release_rbuf(Link& link) noexcept;
   void feed_chunk(Link& link, std::byte* chunk, std::uint32_t offset, std::uint32_t length) noexcept;
@@ -219,6 +233,27 @@ class Reactor {
   void fill_mask(MaskKey& key) noexcept;
   void trim_memory() noexcept;
 
+  // TLS transport (reactor_tls.cpp; compiled with the `tls` feature only,
+  // called under `if constexpr (config::tls)`)
+  TlsLink* tls_of(const Link& link) const noexcept { return tls_links_[link.slot_]; }
+  bool attach_tls(Link& link, ssl_st* ssl) noexcept;
+  bool attach_tls_client(Link& link, const ConnectRequest& req) noexcept;
+  void detach_tls(Link& link) noexcept;
+  std::span<std::byte> tls_read_target(Link& link) noexcept;
+  bool tls_received(Link& link, std::byte* data, std::size_t n, std::byte* chunk) noexcept;
+  bool tls_feed(Link& link, const std::byte* data, std::size_t n, std::byte* chunk) noexcept;
+  void tls_pump(Link& link) noexcept;
+  bool tls_resume(Link& link) noexcept;
+  bool tls_plaintext_on_tls_port(Link& link, const std::byte* data, std::size_t n) noexcept;
+  void tls_seal(Link& link) noexcept;
+  void tls_emit(Link& link) noexcept;
+  void tls_fail(Link& link) noexcept;
+  void tls_handshake_done(Link& link) noexcept;
+  void tls_close_notify(Link& link) noexcept;
+  void tls_timed_out(Link& link) noexcept;
+  bool tls_admit(Link& link) noexcept;
+  void tls_admit_queued() noexcept;
+
   // timers (reactor_timers.cpp)
   void arm_timer(Link& link) noexcept;
   void on_timer(Link& link) noexcept;
@@ -258,6 +293,15 @@ class Reactor {
   std::unique_ptr<IpLimiter> own_ip_limiter_;  // a reactor without a server
   IpLimiter* ip_limiter_ = nullptr;        // the server's, when max_links_per_ip is set
   Fd listen_fd_;
+  Fd tls_listen_fd_;                      // listener 1: its links speak TLS
+  TlsServerContext* tls_ctx_ = nullptr;
+  std::shared_ptr<TlsClientContexts> tls_clients_;  // made at the first wss:// connect
+  std::vector<TlsLink*> tls_links_;       // by slot; grown at the first TLS link
+  std::vector<std::byte> tls_out_;        // what OpenSSL wrote in one call, then queued
+  std::vector<std::byte> tls_in_;         // epoll reads ciphertext here
+  std::vector<std::byte> tls_plain_;      // small frames joined into one record
+  std::deque<LinkId> tls_admission_;      // handshake steps waiting, oldest first (bounded)
+  std::uint32_t tls_budget_ = 0;          // handshake steps this turn may still run
   bool accepting_ = false;
   bool accept_paused_ = false;
   std::uint64_t accept_resume_ms_ = 0;

@@ -13,9 +13,10 @@
 namespace ringlink {
 
 void Reactor::on_acceptable(std::uint32_t listener) noexcept {
-  if (!listen_fd_ || stopping_ || accept_paused_) return;
+  const Fd& lfd = listener == 1 ? tls_listen_fd_ : listen_fd_;
+  if (!lfd || stopping_ || accept_paused_) return;
   for (;;) {
-    int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(lfd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -27,7 +28,7 @@ void Reactor::on_acceptable(std::uint32_t listener) noexcept {
 }
 
 // One accept's outcome: a new socket, or -errno.
-void Reactor::on_accepted(std::uint32_t, int fd) noexcept {
+void Reactor::on_accepted(std::uint32_t listener, int fd) noexcept {
   metrics_.accept_calls.add();
   if (fd < 0) {
     if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
@@ -46,7 +47,7 @@ void Reactor::on_accepted(std::uint32_t, int fd) noexcept {
   socklen_t peer_len = sizeof peer;
   const bool limited = ip_limiter_ != nullptr &&
                        ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0;
-  const LinkId id = adopt(fd);
+  const LinkId id = adopt(fd, listener == 1);
   if (!id.valid()) {
     metrics_.links_refused.add();
     return;
@@ -66,13 +67,21 @@ void Reactor::on_accepted(std::uint32_t, int fd) noexcept {
   }
 }
 
-LinkId Reactor::adopt(int fd) noexcept {
+LinkId Reactor::adopt(int fd, bool tls) noexcept {
   Link* l = allocate_link(fd, false);
   if (l == nullptr) {
     ::close(fd);
     return {};
   }
   metrics_.links_accepted.add();
+  if (tls) {
+    bool attached = false;
+    if constexpr (config::tls) attached = tls_ctx_ != nullptr && attach_tls(*l, nullptr);
+    if (!attached) {
+      out_of_memory(*l);
+      return {};
+    }
+  }
   return register_link(*l);
 }
 
@@ -95,7 +104,8 @@ void Reactor::accept_backoff() noexcept {
   metrics_.accept_backoffs.add();
   accept_paused_ = true;
   accept_resume_ms_ = now_ms_ + std::max<std::uint32_t>(cfg_.accept_backoff_ms, 1);
-  backend_.set_accepting(listen_fd_.get(), 0, false);
+  if (listen_fd_) backend_.set_accepting(listen_fd_.get(), 0, false);
+  if (tls_listen_fd_) backend_.set_accepting(tls_listen_fd_.get(), 1, false);
 }
 
 Reactor::Connected Reactor::connect(const ConnectRequest& req) noexcept {
@@ -109,6 +119,14 @@ Reactor::Connected Reactor::connect(const ConnectRequest& req) noexcept {
   l->user_data_ = req.user_data;
   const LinkId id = l->id();
   if (!register_link(*l).valid()) return {id, 0};  // on_connect_failed reported it
+  if (req.tls.enabled) {
+    bool attached = false;
+    if constexpr (config::tls) attached = attach_tls_client(*l, req);
+    if (!attached) {
+      if (!l->closed()) abort_link(*l, CloseReason::io_error, close_code::abnormal, -ENOPROTOOPT);
+      return {id, 0};
+    }
+  }
   if (!send_upgrade_request(*l, req)) out_of_memory(*l);
   return {id, 0};
 }

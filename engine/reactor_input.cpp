@@ -9,6 +9,15 @@ namespace ringlink {
 
 std::span<std::byte> Reactor::read_target(Link& l) noexcept {
   if (l.paused() || l.closed()) return {};
+  if constexpr (config::tls) {
+    if (l.has(Link::f_tls)) return tls_read_target(l);
+  }
+  return plain_target(l);
+}
+
+// Room for the link's next input bytes (plaintext, on a TLS link) behind
+// what it holds, in its own pooled chunk.
+std::span<std::byte> Reactor::plain_target(Link& l) noexcept {
   const std::size_t cap = pool_->chunk_size();
   if (l.rbuf_ == nullptr) {
     l.rbuf_ = pool_->acquire();
@@ -58,8 +67,11 @@ void Reactor::on_readable(Link& l, bool hangup) noexcept {
 
 // epoll read into read_target(), i.e. right after the held bytes: `data`
 // is where they landed.
-bool Reactor::on_received(Link& l, std::byte*, std::size_t n) noexcept {
+bool Reactor::on_received(Link& l, std::byte* data, std::size_t n) noexcept {
   ++receives_since_trim_;
+  if constexpr (config::tls) {
+    if (l.has(Link::f_tls)) return tls_received(l, data, n, nullptr);
+  }
   l.rlen_ += static_cast<std::uint32_t>(n);
   l.last_rx_ms_ = ms32();
   if (l.has(Link::f_write_shut)) {  // lingering after our close: discard
@@ -86,6 +98,13 @@ bool Reactor::on_received_buffer(Link& l, std::byte* chunk, std::size_t n) noexc
     stash(l, chunk, 0, static_cast<std::uint32_t>(n));
     l.set(Link::f_readable);  // resume() re-arms the receive
     return false;
+  }
+  if constexpr (config::tls) {
+    if (l.has(Link::f_tls)) {
+      const bool go_on = tls_received(l, chunk, n, chunk);
+      if (!go_on && !l.closed()) l.set(Link::f_readable);
+      return go_on;
+    }
   }
   // read_budget: what one link may have read in a row before the others'
   // completions are served. A completion backend hands over what the kernel
@@ -128,6 +147,12 @@ void Reactor::stash(Link& l, std::byte* chunk, std::uint32_t offset, std::uint32
 // nothing held the chunk becomes the link's buffer (no copy); behind a held
 // partial frame the bytes are appended to it, as much as fits at a time.
 void Reactor::feed_chunk(Link& l, std::byte* chunk, std::uint32_t offset, std::uint32_t length) noexcept {
+  if constexpr (config::tls) {
+    if (l.has(Link::f_tls)) {
+      (void)tls_received(l, chunk + offset, length, chunk);
+      return;
+    }
+  }
   while (length > 0) {
     if (l.rlen_ == 0) {
       release_rbuf(l);
@@ -204,7 +229,9 @@ void Reactor::on_read_end(Link& l, int err) noexcept {
   // A completion backend reports the FIN as soon as it is read, maybe ahead
   // of input the link has not taken yet (paused): take that first; the
   // receive re-armed at resume() reports the FIN again.
-  if (!backend_.inline_sends() && (l.paused() || (l.aux_ != nullptr && !l.aux_->pending.empty()))) {
+  bool held = false;
+  if constexpr (config::tls) held = l.has(Link::f_tls) && tls_of(l)->held != nullptr;
+  if ((!backend_.inline_sends() || held) && (l.paused() || held || (l.aux_ != nullptr && !l.aux_->pending.empty()))) {
     l.set(Link::f_readable);
     return;
   }

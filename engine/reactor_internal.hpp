@@ -6,6 +6,7 @@
 
 #include "engine/link_state.hpp"
 #include "engine/reactor.hpp"
+#include "engine/tls_link.hpp"
 #include "protocol/handshake_server.hpp"
 
 namespace ringlink {

@@ -39,6 +39,9 @@ Link* Reactor::allocate_link(int fd, bool client) noexcept {
 
 void Reactor::free_link(Link& l) noexcept {
   timers_->cancel(l.timer_);
+  if constexpr (config::tls) {
+    if (l.has(Link::f_tls)) detach_tls(l);
+  }
   release_rbuf(l);
   if (l.sendq_ != nullptr) {
     metrics_.queued_bytes.sub(l.sendq_->bytes());
@@ -156,6 +159,9 @@ void Reactor::half_close_and_linger(Link& l) noexcept {
   if (!l.is(LinkState::closing)) l.state_ = LinkState::closing;
   l.mark_ms_ = ms32();
   if (!l.has(Link::f_client) && !l.has(Link::f_write_shut)) {
+    if constexpr (config::tls) {
+      if (l.has(Link::f_tls)) tls_close_notify(l);
+    }
     ::shutdown(l.fd_, SHUT_WR);
     l.set(Link::f_write_shut);
     // Bytes already buffered are discarded from now on.

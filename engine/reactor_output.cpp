@@ -157,7 +157,18 @@ void Reactor::flush(Link& l, bool now) noexcept {
   while (l.sendq_ != nullptr && !l.sendq_->empty() && !l.closed() &&
          !l.has_any(Link::f_want_write | Link::f_send_busy)) {
     SendQueue& q = *l.sendq_;
-    const SendQueue::Gather g = q.gather();
+    std::uint32_t ready = q.count();
+    if constexpr (config::tls) {
+      if (l.has(Link::f_tls)) {
+        // Plaintext queued this turn becomes records now, sealed together
+        // (reactor_tls.cpp); until the handshake is done it waits.
+        if (q.sealed() < q.count()) tls_seal(l);
+        if (l.closed() || l.sendq_ == nullptr) return;
+        ready = q.sealed();
+        if (ready == 0) return;
+      }
+    }
+    const SendQueue::Gather g = q.gather(ready);
     const ssize_t r = now ? backend_.send_now(l.id().raw(), l.fd_, g.msg)
                           : backend_.send(l.id().raw(), l.fd_, g.msg, g.large);
     metrics_.write_calls.add();

@@ -70,6 +70,9 @@ void Reactor::on_timer(Link& l) noexcept {
   switch (l.state_) {
     case LinkState::handshaking:
       if (cfg_.handshake_timeout_ms && elapsed(l.mark_ms_) >= cfg_.handshake_timeout_ms) {
+        if constexpr (config::tls) {
+          if (l.has(Link::f_tls)) tls_timed_out(l);
+        }
         if (l.has(Link::f_client)) {
           abort_link(l, CloseReason::handshake_timeout, close_code::abnormal);
         } else {

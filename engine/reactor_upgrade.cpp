@@ -115,6 +115,13 @@ void Reactor::serve_plain_http(Link& l) noexcept {
 // is sent, then the server half-closes and waits for the peer. The caller
 // counts it (a refusal, a failed handshake, or neither).
 void Reactor::send_refusal_and_close(Link& l, std::uint16_t status, std::string_view body, CloseReason why) noexcept {
+  if constexpr (config::tls) {
+    // Before the TLS handshake there is no channel to answer on.
+    if (l.has(Link::f_tls) && !tls_of(l)->handshake_done()) {
+      abort_link(l, why, close_code::abnormal);
+      return;
+    }
+  }
   std::array<char, 1024> out;
   const std::size_t n = write_refusal(out, status, body.substr(0, 512));
   l.rlen_ = 0;

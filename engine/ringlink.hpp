@@ -63,6 +63,19 @@
 //   ConnectRequest engine/connect_request.hpp  a client link to open (Server::connect); SocketAddress,
 //                 resolve_address in engine/socket.hpp
 //   ringlink::config::*                     the compile-time flags this library was built with
+//   TlsConfig     engine/tls_config.hpp     wss://: certificates, SNI, versions, ciphers
+//                 (ServerConfig::tls; ConnectRequest::tls for clients)
+//
+// wss:// (a build with the `tls` feature, the default when libssl-dev is
+// there): name a certificate and key, and a TLS listener opens beside the
+// plain one (set listen_plain = false to serve TLS only):
+//
+//   cfg.tls.cert_file = "chain.pem";     // PEM chain, leaf first
+//   cfg.tls.key_file = "key.pem";
+//   cfg.tls.port = 9443;                 // Server::tls_port() tells when 0
+//   ringlink::Server server{cfg, echo};  // start(): -EINVAL when a file does not load
+//   ...
+//   server.reload_tls(&why);             // renewed files: new handshakes use them
 //
 // Threads, in one paragraph: each reactor thread owns its links; Handler
 // callbacks run on the link's reactor thread (on_worker_message on a worker
@@ -84,6 +97,7 @@
 #include "engine/server.hpp"
 #include "engine/server_config.hpp"
 #include "engine/socket.hpp"        // SocketAddress and resolve_address, for ConnectRequest
+#include "engine/tls_config.hpp"
 #include "engine/types.hpp"
 #include "protocol/frame.hpp"
 #include "ringlink_config.hpp"

@@ -37,7 +37,19 @@ bool SendQueue::push(std::span<const std::byte> header, std::span<const std::byt
   return true;
 }
 
-SendQueue::Gather SendQueue::gather() noexcept {
+bool SendQueue::push_sealed(std::span<const std::byte> bytes) noexcept {
+  if (!push({}, bytes, {}, true)) return false;
+  // Rotate the new frame back to the end of the sealed ones.
+  if (sealed_ + 1 < count_) {
+    SendFrame moved = std::move(at(count_ - 1));
+    for (std::uint32_t i = count_ - 1; i > sealed_; --i) at(i) = std::move(at(i - 1));
+    at(sealed_) = std::move(moved);
+  }
+  ++sealed_;
+  return true;
+}
+
+SendQueue::Gather SendQueue::gather(std::uint32_t max_frames) noexcept {
   std::size_t cnt = 0;
   std::size_t want = 0;
   bool large = false;
@@ -51,7 +63,8 @@ SendQueue::Gather SendQueue::gather() noexcept {
   };
   std::uint32_t frames = 0;
   // Each frame adds at most two iovecs.
-  while (frames < count_ && cnt + 2 <= iov_.size()) {
+  const std::uint32_t limit = max_frames < count_ ? max_frames : count_;
+  while (frames < limit && cnt + 2 <= iov_.size()) {
     SendFrame& f = at(frames++);
     std::size_t skip = f.written;
     if (skip < f.header_len) {
@@ -85,6 +98,7 @@ bool SendQueue::consume(std::size_t n) noexcept {
     f.~SendFrame();
     head_ = (head_ + 1) & (slots - 1);
     --count_;
+    if (sealed_ > 0) --sealed_;
   }
   if (count_ != 0) return false;
   arena_used_ = 0;
@@ -93,10 +107,24 @@ bool SendQueue::consume(std::size_t n) noexcept {
 
 void SendQueue::clear() noexcept {
   for (std::uint32_t i = 0; i < count_; ++i) at(i).~SendFrame();
-  head_ = count_ = in_flight_ = 0;
+  head_ = count_ = in_flight_ = sealed_ = 0;
   in_flight_bytes_ = 0;
   bytes_ = 0;
   arena_used_ = 0;
+}
+
+std::uint64_t SendQueue::truncate(std::uint32_t from) noexcept {
+  std::uint64_t dropped = 0;
+  while (count_ > from) {
+    SendFrame& f = at(count_ - 1);
+    dropped += f.total() - f.written;
+    f.~SendFrame();
+    --count_;
+  }
+  bytes_ -= dropped;
+  if (sealed_ > count_) sealed_ = count_;
+  if (count_ == 0) arena_used_ = 0;
+  return dropped;
 }
 
 SendQueueCache::~SendQueueCache() {

@@ -94,7 +94,9 @@ class SendQueue {
     std::uint32_t frames;   // frames it reaches into
     bool large;             // holds a payload of at least zc_threshold bytes
   };
-  Gather gather() noexcept;
+  Gather gather() noexcept { return gather(count_); }
+  // The same over the front `max_frames` frames only (TLS: the sealed ones).
+  Gather gather(std::uint32_t max_frames) noexcept;
 
   // `n` bytes left from the front; returns true when the queue emptied.
   bool consume(std::size_t n) noexcept;
@@ -110,6 +112,21 @@ class SendQueue {
   // Empties the queue, letting go of every payload.
   void clear() noexcept;
 
+  // TLS links (engine/reactor_tls.cpp): the front `sealed()` frames are
+  // records ready for the wire, the rest plaintext waiting to be sealed at
+  // the flush. Sealed frames are pushed as control frames, so no policy
+  // drops a record (the peer's decryption would break). Plain links never
+  // seal: their frames go out as they are.
+  std::uint32_t sealed() const noexcept { return sealed_; }
+  void mark_sealed() noexcept { sealed_ = count_; }
+  // Queues records (`bytes`, copied) after the sealed frames and before any
+  // plaintext still waiting: handshake messages OpenSSL wrote go out ahead
+  // of the data they protect. False when out of memory or slots.
+  [[nodiscard]] bool push_sealed(std::span<const std::byte> bytes) noexcept;
+  // Drops the frames from index `from` on (plaintext just sealed into a
+  // record); returns their bytes.
+  std::uint64_t truncate(std::uint32_t from) noexcept;
+
  private:
   SendFrame& slot(std::uint32_t i) noexcept {
     return *std::launder(reinterpret_cast<SendFrame*>(storage_ + ((i & (slots - 1)) * sizeof(SendFrame))));
@@ -118,6 +135,7 @@ class SendQueue {
   std::uint32_t head_ = 0;
   std::uint32_t count_ = 0;
   std::uint32_t in_flight_ = 0;
+  std::uint32_t sealed_ = 0;
   std::uint64_t bytes_ = 0;
   std::size_t arena_used_ = 0;
   std::size_t in_flight_bytes_ = 0;

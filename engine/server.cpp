@@ -7,6 +7,7 @@
 
 #include "engine/clock.hpp"
 #include "engine/log.hpp"
+#include "engine/tls_context.hpp"
 #include "engine/worker_backlog.hpp"
 #include "protocol/codec.hpp"
 
@@ -36,23 +37,59 @@ int Server::start() {
   }
   if (n > max_reactors) n = max_reactors;
 
-  std::vector<int> listeners;
-  if (cfg_.listen) {
+  const bool with_tls = cfg_.listen && cfg_.tls.enabled();
+  if (with_tls) {
+    if constexpr (!config::tls) {
+      RINGLINK_LOG(LogLevel::error, "TLS configured, but this build has no TLS (meson -Dtls=enabled)");
+      return -ENOPROTOOPT;
+    } else {
+      std::string why;
+      int err = 0;
+      tls_ = make_tls_server_context(cfg_.tls, &err, &why);
+      if (!tls_) {
+        RINGLINK_LOG(LogLevel::error, "TLS: %s", why.c_str());
+        return err;
+      }
+      if (!ktls_available()) {
+        RINGLINK_LOG(LogLevel::info, "TLS: kernel TLS offload unavailable (no tls ULP); records are sealed in user space");
+      }
+    }
+  }
+  std::vector<int> listeners, tls_listeners;
+  auto close_all = [&] {
+    for (int l : listeners) ::close(l);
+    for (int l : tls_listeners) ::close(l);
+  };
+  // One SO_REUSEPORT listener per reactor on `port`; 0 lets the kernel pick
+  // it for the first, and the others join that one.
+  auto open_listeners = [&](std::uint16_t port, std::vector<int>& out, std::uint16_t& bound) -> int {
     SocketAddress addr;
-    if (int r = resolve_address(cfg_.host, cfg_.port, addr); r < 0) return r;
+    if (int r = resolve_address(cfg_.host, port, addr); r < 0) return r;
     for (unsigned i = 0; i < n; ++i) {
       int fd = make_listener(addr, n > 1, cfg_.backlog);
-      if (fd < 0) {
-        for (int l : listeners) ::close(l);
-        return fd;
-      }
+      if (fd < 0) return fd;
       if (i == 0) {
-        port_ = local_port(fd);
+        bound = local_port(fd);
         addr = SocketAddress{};
-        resolve_address(cfg_.host, port_, addr);  // the others join the same port
+        resolve_address(cfg_.host, bound, addr);
       }
-      listeners.push_back(fd);
+      out.push_back(fd);
     }
+    return 0;
+  };
+  if (cfg_.listen && (cfg_.listen_plain || !with_tls)) {
+    if (int r = open_listeners(cfg_.port, listeners, port_); r < 0) {
+      close_all();
+      return r;
+    }
+  }
+  if (with_tls) {
+    if (int r = open_listeners(cfg_.tls.port, tls_listeners, tls_port_); r < 0) {
+      close_all();
+      port_ = tls_port_ = 0;
+      return r;
+    }
+    if (listeners.empty()) port_ = tls_port_;
   }
 
   wants_space_.reset(new std::atomic<bool>[n]);
@@ -67,10 +104,12 @@ int Server::start() {
   // heaps belong to the thread that made them).
   std::vector<std::promise<int>> ready(n);
   for (unsigned i = 0; i < n; ++i) {
-    const int lfd = cfg_.listen ? listeners[i] : -1;
-    threads_.emplace_back([this, i, lfd, &ready] {
+    const int lfd = listeners.empty() ? -1 : listeners[i];
+    const int tfd = tls_listeners.empty() ? -1 : tls_listeners[i];
+    reactors_[i]->set_tls(tls_.get());
+    threads_.emplace_back([this, i, lfd, tfd, &ready] {
       Reactor& r = *reactors_[i];
-      const int err = r.open(lfd);
+      const int err = r.open(lfd, tfd);
       ready[i].set_value(err);
       if (err == 0) r.run();
     });
@@ -107,6 +146,27 @@ void Server::stop(std::chrono::milliseconds deadline) {
   for (auto& t : worker_threads_) t.join();
   worker_threads_.clear();
   running_.store(false, std::memory_order_release);
+}
+
+int Server::reload_tls(std::string* why) { return reload_tls(cfg_.tls, why); }
+
+int Server::reload_tls(const TlsConfig& tls, std::string* why) {
+  if constexpr (!config::tls) {
+    if (why != nullptr) *why = "built without TLS";
+    return -ENOPROTOOPT;
+  } else {
+    if (!tls_) {
+      if (why != nullptr) *why = "no TLS listener";
+      return -ENOTCONN;
+    }
+    const int r = tls_->load(tls, why);
+    if (r == 0 && &tls != &cfg_.tls) {
+      const std::uint16_t port = cfg_.tls.port;
+      cfg_.tls = tls;
+      cfg_.tls.port = port;
+    }
+    return r;
+  }
 }
 
 SendResult Server::send(LinkId id, std::span<const std::byte> payload, Opcode op) {

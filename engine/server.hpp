@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -64,6 +65,21 @@ class Server {
   // Any thread after start() returned. The bound port (useful with port 0);
   // 0 before start() and for a client-only engine (listen = false).
   std::uint16_t port() const noexcept { return port_; }
+  // Any thread after start(): the TLS listener's port; 0 without one. With
+  // listen_plain = false, port() is this port too.
+  std::uint16_t tls_port() const noexcept { return tls_port_; }
+
+  // Controlling thread, after start(). Reloads the TLS certificate and key
+  // files named in the configuration (a renewed certificate under the same
+  // path): handshakes that start afterwards use them, links already open or
+  // handshaking keep what they have. The second form replaces the TLS
+  // settings (new files, SNI entries, ciphers; not the port). Returns 0, or
+  // the load's error with the reason in *why, and then the old certificates
+  // stay in use: -EINVAL (a file missing, unreadable or invalid, a key that
+  // does not match, a wrong passphrase), -ENOMEM, -ENOTCONN (no TLS
+  // listener), -ENOPROTOOPT (built without the `tls` feature).
+  int reload_tls(std::string* why = nullptr);
+  int reload_tls(const TlsConfig& tls, std::string* why = nullptr);
 
   // Any thread. Copies the payload before returning; the reactor owning `id`
   // sends it on its next loop turn, in the order of this thread's calls.
@@ -156,6 +172,8 @@ class Server {
   std::atomic<std::uint32_t> next_connect_{0};
   std::atomic<bool> workers_stop_{false};
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
+  std::shared_ptr<TlsServerContext> tls_;  // with a TLS listener
   std::atomic<bool> running_{false};
 };
 

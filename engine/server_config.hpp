@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/tls_config.hpp"
 #include "engine/types.hpp"
 #include "protocol/frame.hpp"
 
@@ -27,6 +28,19 @@ struct ServerConfig {
   unsigned reactors = 0;              // 0: one per online core
   int backlog = 4096;
   bool listen = true;                 // false: client-only engine (no listener)
+  // wss://: with tls.cert_file set, a TLS listener on tls.port too (see
+  // engine/tls_config.hpp). The plain listener on `port` stays unless
+  // listen_plain is false. A build without the `tls` feature refuses a
+  // TLS configuration at start() (-ENOPROTOOPT).
+  TlsConfig tls;
+  bool listen_plain = true;
+  // TLS handshake admission, per reactor: a handshake step (the ClientHello
+  // costs about a millisecond of CPU, an echo a microsecond) runs only while
+  // the turn's budget lasts; the rest wait, oldest first, in a bounded queue
+  // (the handshake timeout covers the wait). A full queue refuses the new
+  // connection (counted). So a connect storm cannot starve open links.
+  std::uint32_t tls_handshakes_per_turn = 16;
+  std::uint32_t tls_handshake_queue = 4096;
 
   // Timeouts in milliseconds; 0 disables.
   std::uint32_t handshake_timeout_ms = 10'000;  // TCP accept -> complete upgrade

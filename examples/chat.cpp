@@ -1,7 +1,10 @@
 // chat: chat rooms over WebSocket, and the page that uses them, from one
 // process.
 //
-//   chat [PORT]        (default 8080; 0 picks a free port; prints the URL)
+//   chat [PORT [CERT KEY [TLS_PORT]]]
+//       PORT      default 8080; 0 picks a free port; prints the URL
+//       CERT KEY  PEM certificate chain and key: the page and the rooms are also
+//                 served over https:// and wss:// on TLS_PORT (default 8443; 0 picks)
 //
 //   GET /                   the page (Handler::on_http; the engine answers and closes)
 //   GET /ws?room=NAME       upgrade: the link joins room NAME (1-32 of A-Z a-z 0-9 _ -)
@@ -198,6 +201,11 @@ int main(int argc, char** argv) {
   cfg.port = static_cast<std::uint16_t>(argc > 1 ? std::atoi(argv[1]) : 8080);
   cfg.metrics_endpoint = true;
   cfg.ping_interval_ms = 30'000;  // browsers answer pings; a vanished tab is noticed
+  if (argc > 3) {                 // the page picks wss:// when it was loaded over https://
+    cfg.tls.cert_file = argv[2];
+    cfg.tls.key_file = argv[3];
+    cfg.tls.port = static_cast<std::uint16_t>(argc > 4 ? std::atoi(argv[4]) : 8443);
+  }
   ringlink::Server server{cfg, chat};
   chat.set_server(&server);
   if (int err = server.start(); err < 0) {
@@ -205,6 +213,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("chat: http://127.0.0.1:%u/\n", server.port());
+  if (server.tls_port() != 0) std::printf("chat: https://127.0.0.1:%u/\n", server.tls_port());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop, &sig);

@@ -22,8 +22,11 @@ every ping the server sends is answered with a pong (masked, as a client
 must), so a hold longer than the server's keepalive interval measures what
 keepalive costs at rest. Prints pings= (how many were answered) and
 closed= (links the server ended during the hold).
+
+--tls-ca FILE speaks wss:// (trusting FILE): each link does its TLS
+handshake before the upgrade, one at a time. Not with --answer-pings.
 """
-import argparse, ipaddress, os, resource, selectors, socket, sys, time
+import argparse, ipaddress, os, resource, selectors, socket, ssl, sys, time
 
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -58,7 +61,11 @@ def main():
     ap.add_argument("--warmup", type=int, default=0)
     ap.add_argument("--settle", type=float, default=2.5, help="seconds at rest before each reading")
     ap.add_argument("--answer-pings", action="store_true")
+    ap.add_argument("--tls-ca", default="")
     a = ap.parse_args()
+    if a.tls_ca and a.answer_pings:
+        ap.error("--tls-ca does not go with --answer-pings")
+    tls = ssl.create_default_context(cafile=a.tls_ca) if a.tls_ca else None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     lo, _, hi = a.source_ips.partition("-")
@@ -77,6 +84,23 @@ def main():
             s.setsockopt(socket.SOL_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT
             s.bind((sources[(offset + i) % len(sources)], 0))
             s.connect(("127.0.0.1", a.port))
+            if tls is not None:
+                # One handshake at a time (blocking), then the upgrade; the
+                # reply is read below like a plain link's. An SSLSocket
+                # reads through its own buffer, which selectors cannot see:
+                # wait for the whole 101 here.
+                s = tls.wrap_socket(s, server_hostname="localhost")
+                s.sendall(REQ)
+                buf = bytearray()
+                while b"\r\n\r\n" not in buf:
+                    data = s.recv(4096)
+                    if not data:
+                        raise RuntimeError("server closed a link")
+                    buf += data
+                if not buf.startswith(b"HTTP/1.1 101"):
+                    raise RuntimeError(f"upgrade refused: {bytes(buf[:40])}")
+                socks.append(s)
+                continue
             s.sendall(REQ)
             s.setblocking(False)
             sel.register(s, selectors.EVENT_READ, bytearray())

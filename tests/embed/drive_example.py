@@ -4,6 +4,8 @@
     drive_example.py echo BIN
     drive_example.py worker-pool BIN
     drive_example.py chat BIN          (without a browser: rooms, page, refusals, /metrics)
+    drive_example.py chat-tls BIN      (the same rooms and page over https:// and wss://,
+                                        with a certificate made by `openssl req`)
 
 Starts BIN on port 0, reads the URL it prints, checks what the example
 promises, stops it with SIGTERM and checks that it exits 0. Exits non-zero with
@@ -13,8 +15,10 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 
@@ -107,12 +111,14 @@ async def worker_pool_checks(port, conns, per_conn):
     await asyncio.gather(*(one(c) for c in range(conns)))
 
 
-async def chat_checks(port):
-    base = f"ws://127.0.0.1:{port}/ws?room="
-    async with websockets.connect(base + "lobby") as a:
+async def chat_checks(port, scheme="ws", ctx=None):
+    base = f"{scheme}://127.0.0.1:{port}/ws?room="
+    ssl_arg = {"ssl": ctx} if ctx is not None else {}
+    async with websockets.connect(base + "lobby", **ssl_arg) as a:
         if await a.recv() != "* 1 in lobby":
             fail("join notice for the first member")
-        async with websockets.connect(base + "lobby") as b, websockets.connect(base + "other") as c:
+        async with websockets.connect(base + "lobby", **ssl_arg) as b, \
+                websockets.connect(base + "other", **ssl_arg) as c:
             await b.recv()
             await a.recv()
             await c.recv()
@@ -128,13 +134,13 @@ async def chat_checks(port):
             fail("leave notice")
     for path, status in (("bad%20room", 400), ("", 400), ("x" * 33, 400)):
         try:
-            await websockets.connect(base + path)
+            await websockets.connect(base + path, **ssl_arg)
             fail(f"room {path!r} accepted")
         except websockets.exceptions.InvalidStatusCode as e:
             if e.status_code != status:
                 fail(f"room {path!r}: status {e.status_code}, expected {status}")
     try:
-        await websockets.connect(f"ws://127.0.0.1:{port}/elsewhere")
+        await websockets.connect(f"{scheme}://127.0.0.1:{port}/elsewhere", **ssl_arg)
         fail("upgrade outside /ws accepted")
     except websockets.exceptions.InvalidStatusCode as e:
         if e.status_code != 404:
@@ -184,6 +190,26 @@ def main():
         if status != 200 or metric_sum(metrics, "ringlink_messages_in_total") != 1:
             fail(f"/metrics: {status}, messages_in {metric_sum(metrics, 'ringlink_messages_in_total')} (expected 1)")
         ex.stop()
+    elif which == "chat-tls":
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-days", "2", "-keyout", key, "-out", cert, "-subj", "/CN=localhost",
+                            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                           check=True, capture_output=True, timeout=30)
+            ex = Example([binary, "0", cert, key, "0"])
+            line = ex.proc.stdout.readline()
+            m = re.search(r"https://127\.0\.0\.1:(\d+)/", line)
+            if not m:
+                ex.proc.kill()
+                fail(f"no https URL printed: {line!r}")
+            tls_port = int(m.group(1))
+            ctx = ssl.create_default_context(cafile=cert)
+            with urllib.request.urlopen(f"https://127.0.0.1:{tls_port}/", timeout=10, context=ctx) as r:
+                if r.status != 200 or "<title>ringlink chat</title>" not in r.read().decode():
+                    fail(f"GET / over https answered {r.status}")
+            asyncio.run(chat_checks(tls_port, "wss", ctx))
+            ex.stop()
     else:
         fail(__doc__)
     print(f"{which}: ok")

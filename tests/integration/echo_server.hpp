@@ -19,7 +19,9 @@
 #include <deque>
 #include <mutex>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/link.hpp"
@@ -112,11 +114,15 @@ class EchoHandler : public ringlink::Handler {
 class EchoServer {
  public:
   explicit EchoServer(std::uint32_t ping_interval_ms = 0) : server_(make_config(ping_interval_ms), handler_) {}
+  // Any configuration (a TLS listener, other timeouts).
+  explicit EchoServer(ringlink::ServerConfig cfg) : server_(std::move(cfg), handler_) {}
   ~EchoServer() { server_.stop(std::chrono::seconds(2)); }
 
   int start() { return server_.start(); }
   std::uint16_t port() const noexcept { return server_.port(); }
+  std::uint16_t tls_port() const noexcept { return server_.tls_port(); }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port()) + "/"; }
+  std::string wss_url() const { return "wss://127.0.0.1:" + std::to_string(tls_port()) + "/"; }
   EchoHandler& handler() noexcept { return handler_; }
   ringlink::Server& server() noexcept { return server_; }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ringlink_config.hpp"
 #include "tools/load/histogram.hpp"
 #include "tools/load/histogram_json.hpp"
 #include "tools/load/json_writer.hpp"
@@ -103,6 +104,28 @@ TEST(LoadOptions, GoodInputs) {
   }
 }
 
+// Proves: wss:// URLs parse (default port 443) with --ca and --insecure, in a build with TLS;
+// without it they are refused with a reason.
+TEST(LoadOptions, WssUrlsTakeTlsOptions) {
+  rl::Options o;
+  std::string error;
+  const auto outcome = parse({"wss://127.0.0.1/chat", "--ca", "/tmp/ca.pem", "--insecure"}, o, error);
+  if constexpr (!ringlink::config::tls) {
+    EXPECT_EQ(outcome, rl::ParseOutcome::error);
+    EXPECT_NE(error.find("TLS"), std::string::npos) << error;
+    return;
+  }
+  ASSERT_EQ(outcome, rl::ParseOutcome::run) << error;
+  EXPECT_TRUE(o.target.tls);
+  EXPECT_EQ(o.target.port, 443);
+  EXPECT_EQ(o.target.path, "/chat");
+  EXPECT_EQ(o.ca_file, "/tmp/ca.pem");
+  EXPECT_TRUE(o.insecure);
+  rl::Options plain;
+  ASSERT_EQ(parse({"ws://127.0.0.1:9001/"}, plain, error), rl::ParseOutcome::run) << error;
+  EXPECT_FALSE(plain.target.tls);
+}
+
 struct BadCase {
   std::vector<std::string> args;
   const char* message_part;
@@ -112,7 +135,9 @@ TEST(LoadOptions, BadInputsAreRefusedWithAReason) {
   const BadCase cases[] = {
       {{}, "missing the ws:// URL"},
       {{"http://127.0.0.1/"}, "must start with ws://"},
-      {{"wss://127.0.0.1/"}, "TLS"},
+      {{"wss://"}, ringlink::config::tls ? "no host" : "TLS"},
+      {{"ws://127.0.0.1/", "--insecure"}, "wss:// only"},
+      {{"ws://127.0.0.1/", "--ca", "ca.pem"}, "wss:// only"},
       {{"ws://"}, "no host"},
       {{"ws://example.com/"}, "no DNS"},
       {{"ws://::1:80/"}, "brackets"},

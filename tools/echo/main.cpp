@@ -43,6 +43,8 @@ struct Options {
   double slow_for_s = 0;                // 0 with a delay: slow for the whole run
   std::string slow_path;                // empty: every link is slow
   ringlink::InboundPolicy inbound_policy = ringlink::InboundPolicy::pause;
+  std::string tls_cert, tls_key;        // set: wss://
+  int tls_port = -1;                    // -1: TLS (when set) on --port only
 };
 
 void usage() {
@@ -57,6 +59,8 @@ void usage() {
                "    during the first S seconds (--slow-for; default: always) after its first\n"
                "    message; --slow-path limits that to links upgraded on PATH.\n"
                "  --inbound-policy: what a full hand-off ring does (default pause: lossless).\n"
+               "  --tls-cert FILE --tls-key FILE: serve wss:// on --port; with --tls-port N,\n"
+               "    ws:// stays on --port and wss:// is on N. SIGHUP reloads the two files.\n"
                "  SIGUSR1 prints metrics; SIGINT/SIGTERM stop gracefully.\n");
 }
 
@@ -82,6 +86,12 @@ bool parse(int argc, char** argv, Options& o) {
       o.idle_timeout_ms = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
     } else if (a == "--ping-interval" && (v = value())) {
       o.ping_interval_ms = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
+    } else if (a == "--tls-cert" && (v = value())) {
+      o.tls_cert = v;
+    } else if (a == "--tls-key" && (v = value())) {
+      o.tls_key = v;
+    } else if (a == "--tls-port" && (v = value())) {
+      o.tls_port = static_cast<int>(std::strtoul(v, nullptr, 10));
     } else if (a == "--port-file" && (v = value())) {
       o.port_file = v;
     } else if (a == "--workers" && (v = value())) {
@@ -298,6 +308,16 @@ int main(int argc, char** argv) {
   cfg.reactors = o.reactors;
   cfg.idle_timeout_ms = o.idle_timeout_ms;
   cfg.ping_interval_ms = o.ping_interval_ms;
+  if (!o.tls_cert.empty()) {
+    cfg.tls.cert_file = o.tls_cert;
+    cfg.tls.key_file = o.tls_key.empty() ? o.tls_cert : o.tls_key;
+    if (o.tls_port >= 0) {
+      cfg.tls.port = static_cast<std::uint16_t>(o.tls_port);
+    } else {
+      cfg.tls.port = o.port;
+      cfg.listen_plain = false;
+    }
+  }
   if (o.workers > 0) {
     cfg.inbound_mode = ringlink::InboundMode::workers;
     cfg.workers = o.workers;
@@ -312,14 +332,18 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   if (int err = server.start(); err < 0) {
     std::fprintf(stderr, "ringlink-echo: cannot listen on %s:%u: %s\n", o.host.c_str(), o.port, std::strerror(-err));
     return 1;
   }
-  std::fprintf(stderr, "ringlink-echo: listening on ws://%s:%u/ with %zu reactors on %s%s", o.host.c_str(),
-               server.port(), server.reactor_count(), server.reactor(0).backend_name(),
+  if (cfg.listen_plain) std::fprintf(stderr, "ringlink-echo: listening on ws://%s:%u/", o.host.c_str(), server.port());
+  if (server.tls_port() != 0)
+    std::fprintf(stderr, "%sringlink-echo: listening on wss://%s:%u/", cfg.listen_plain ? "\n" : "", o.host.c_str(),
+                 server.tls_port());
+  std::fprintf(stderr, " with %zu reactors on %s%s", server.reactor_count(), server.reactor(0).backend_name(),
                o.broadcast ? " (broadcast)" : "");
   if (o.workers > 0)
     std::fprintf(stderr, ", %u workers (business delay %u us for %g s%s%s)", o.workers, o.business_delay_us,
@@ -336,6 +360,15 @@ int main(int argc, char** argv) {
   for (;;) {
     const int sig = g_signal.exchange(0);
     if (sig == SIGUSR1) print_metrics(server, handler, stderr);
+    if (sig == SIGHUP) {
+      // A renewed certificate: new handshakes use it, open links keep theirs.
+      std::string why;
+      if (int err = server.reload_tls(&why); err < 0) {
+        std::fprintf(stderr, "ringlink-echo: TLS reload failed, old certificate kept: %s\n", why.c_str());
+      } else {
+        std::fprintf(stderr, "ringlink-echo: TLS certificate reloaded\n");
+      }
+    }
     if (sig == SIGINT || sig == SIGTERM) break;
     // Signal handlers only set a flag; this thread looks at it ten times a second.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

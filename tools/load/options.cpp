@@ -52,8 +52,11 @@ const char* to_string(Mode m) noexcept {
 }
 
 const char* usage_text() noexcept {
-  return "usage: ringlink-load ws://HOST:PORT/PATH [options]\n"
+  return "usage: ringlink-load ws[s]://HOST:PORT/PATH [options]\n"
          "  HOST is an IPv4 or [IPv6] literal, or localhost.\n"
+         "tls (wss://):\n"
+         "  --ca FILE            trust the CAs in this PEM file (default: the system store)\n"
+         "  --insecure           do not verify the server's certificate (self-signed test certificates)\n"
          "connections:\n"
          "  --conns N            connections (default 1)\n"
          "  --connect-rate R     new connections per second (default 0: all at once)\n"
@@ -80,16 +83,16 @@ const char* usage_text() noexcept {
 }
 
 bool parse_url(std::string_view url, Target& out, std::string& error) {
-  constexpr std::string_view ws = "ws://";
-  if (url.substr(0, 6) == "wss://") {
-    error = "wss:// (TLS) is not supported: use ws://";
+  const bool tls = url.substr(0, 6) == "wss://";
+  if (tls && !config::tls) {
+    error = "wss:// needs a build with TLS (meson -Dtls=enabled)";
     return false;
   }
-  if (url.substr(0, ws.size()) != ws) {
-    error = "the URL must start with ws://";
+  if (!tls && url.substr(0, 5) != "ws://") {
+    error = "the URL must start with ws:// or wss://";
     return false;
   }
-  std::string_view rest = url.substr(ws.size());
+  std::string_view rest = url.substr(tls ? 6 : 5);
   const std::size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
   std::string path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
@@ -140,7 +143,7 @@ bool parse_url(std::string_view url, Target& out, std::string& error) {
       host = authority;
     }
   }
-  std::uint16_t port = 80;
+  std::uint16_t port = tls ? 443 : 80;
   if (!port_text.empty()) {
     unsigned p = 0;
     if (!parse_uint(port_text, p) || p == 0 || p > 65535) {
@@ -154,6 +157,7 @@ bool parse_url(std::string_view url, Target& out, std::string& error) {
   t.port = port;
   t.path = path;
   t.host_header = std::string(authority);
+  t.tls = tls;
   if (resolve_address(t.host, port, t.address) < 0) {
     error = "host '" + t.host + "' is not an IPv4/IPv6 literal or localhost (no DNS)";
     return false;
@@ -254,6 +258,8 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
     if (a == "-h" || a == "--help") return ParseOutcome::help;
     if (a == "--text" || a == "--binary") {
       o.text = a == "--text";
+    } else if (a == "--insecure") {
+      o.insecure = true;
     } else if (a == "--progress") {
       o.progress = true;
     } else if (a.substr(0, 2) == "--") {
@@ -297,6 +303,8 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
         if (!parse_uint(v, o.max_errors)) return bad(v, "a count");
       } else if (a == "--json") {
         o.json_path = std::string(v);
+      } else if (a == "--ca") {
+        o.ca_file = std::string(v);
       } else if (a == "--plot") {
         o.plot_path = std::string(v);
       } else {
@@ -341,6 +349,10 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
   if (o.size_min < floor) {
     error = "--size must be at least " + std::to_string(floor) + " bytes for " + (o.text ? "text" : "binary") +
             " messages (the header each message carries)";
+    return ParseOutcome::error;
+  }
+  if ((o.insecure || !o.ca_file.empty()) && !o.target.tls) {
+    error = "--ca and --insecure apply to wss:// only";
     return ParseOutcome::error;
   }
   if (o.size_max > config::max_message_size) {

@@ -29,6 +29,7 @@ struct Target {
   std::string path = "/";    // with the query, if any
   std::string host_header;   // host[:port] as written in the URL
   SocketAddress address;
+  bool tls = false;          // wss://
 };
 
 struct Options {
@@ -51,6 +52,8 @@ struct Options {
   bool progress = false;              // force the live line when stderr is not a terminal
   std::string json_path;
   std::string plot_path;
+  std::string ca_file;                // wss://: trust this PEM bundle (default: the system store)
+  bool insecure = false;              // wss://: do not verify the server's certificate
 };
 
 enum class ParseOutcome : std::uint8_t { run, help, error };

@@ -668,6 +668,9 @@ bool LoadRunner::run(Results& r, std::string& error) {
     req.host_header = o_.target.host_header;
     req.path = o_.target.path;
     req.user_data = &conns_[i];
+    req.tls.enabled = o_.target.tls;
+    req.tls.ca_file = o_.ca_file;
+    req.tls.insecure = o_.insecure;
     while (!server_->connect(req)) wait_until(steady_now_ns() + 1'000'000, nullptr);
   }
   wait_until(steady_now_ns() + (handshake_timeout_ms + 2000) * 1'000'000ULL, &LoadRunner::all_connected);

@@ -3,6 +3,9 @@
 
 usage: ws_client.py URL MODE [ARGS...]
 
+A wss:// URL trusts the CA file in $RINGLINK_CA (modes that use the
+websockets library only; the raw-socket modes speak ws://).
+
 Exits 0 when every echo, pong and close code is what RFC 6455 and the echo
 server's contract say; 1 with a description on stderr at the first mismatch.
 The server must echo every message and close with 4001 "bye" when it gets the
@@ -33,6 +36,7 @@ import base64
 import hashlib
 import os
 import random
+import ssl
 import struct
 import sys
 
@@ -64,10 +68,17 @@ def binary_of(n, seed):
     return random.Random(seed).randbytes(n)
 
 
+def tls_context(url):
+    """wss:// trusts the CA file named by $RINGLINK_CA (test certificates)."""
+    if not url.startswith("wss://"):
+        return None
+    return ssl.create_default_context(cafile=os.environ["RINGLINK_CA"])
+
+
 async def connect(url):
     # Default compression offer kept on purpose: the server must decline it.
     return await websockets.connect(url, max_size=None, ping_interval=None,
-                                    open_timeout=10, close_timeout=10)
+                                    open_timeout=10, close_timeout=10, ssl=tls_context(url))
 
 
 async def recv(ws):

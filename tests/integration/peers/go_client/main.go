@@ -1,7 +1,8 @@
 // go_ws_client drives a WebSocket echo server with gorilla/websocket and
 // exits 1 with a description on stderr at the first mismatch.
 //
-// usage: go_ws_client -url ws://127.0.0.1:PORT/ -mode MODE [-n N -m M]
+// usage: go_ws_client -url ws[s]://127.0.0.1:PORT/ -mode MODE [-n N -m M]
+// (wss:// trusts the CA file named by $RINGLINK_CA)
 //
 // The server must echo every message and close with 4001 "bye" when it gets
 // the text message "close-me". Modes:
@@ -17,6 +18,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,8 +48,33 @@ func binaryOf(n int, seed int64) []byte {
 	return b
 }
 
+// tlsConfig trusts the CA file in $RINGLINK_CA for wss:// URLs (test
+// certificates); nil keeps the defaults.
+func tlsConfig() (*tls.Config, error) {
+	path := os.Getenv("RINGLINK_CA")
+	if path == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", path)
+	}
+	return &tls.Config{RootCAs: pool}, nil
+}
+
 func dial(url string) (*websocket.Conn, error) {
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	if strings.HasPrefix(url, "wss://") {
+		cfg, err := tlsConfig()
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		d.TLSClientConfig = cfg
+	}
 	c, _, err := d.Dial(url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
