@@ -55,6 +55,10 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   out_of_memory += m.out_of_memory.get();
   write_calls += m.write_calls.get();
   partial_writes += m.partial_writes.get();
+  topic_delivered += m.topic_delivered.get();
+  topic_dropped += m.topic_dropped.get();
+  topic_gaps += m.topic_gaps.get();
+  topic_link_cap += m.topic_link_cap.get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
 }
@@ -112,6 +116,15 @@ constexpr Series kSeries[] = {
      &ReactorMetrics::write_calls},
     {"ringlink_partial_writes_total", "counter", "Writes the kernel took only in part (socket buffer full).",
      &ReactorMetrics::partial_writes},
+    {"ringlink_topic_delivered_total", "counter", "Publications queued on subscribers' links.",
+     &ReactorMetrics::topic_delivered},
+    {"ringlink_topic_dropped_total", "counter",
+     "Publications subscribers lost: refused or dropped by their outbound policy, or their reactor's ring was full.",
+     &ReactorMetrics::topic_dropped},
+    {"ringlink_topic_gaps_total", "counter", "Gaps reported to the application (on_topic_gap).",
+     &ReactorMetrics::topic_gaps},
+    {"ringlink_topic_link_cap_total", "counter", "Subscribes refused: the link had max_topics_per_link topics.",
+     &ReactorMetrics::topic_link_cap},
 };
 
 void header(std::string& out, const char* name, const char* type, const char* help) {

@@ -90,7 +90,11 @@ struct ReactorMetrics {
   Counter handler_exceptions;
   Counter out_of_memory;
   Counter write_calls;           // gather writes issued (sendmsg, or a send SQE)
-  Counter partial_writes;        // writes the kernel took only in part         // allocations refused; each ended (or shortened) one link only
+  Counter partial_writes;        // writes the kernel took only in part
+  Counter topic_delivered;       // publications queued on subscribers' links
+  Counter topic_dropped;         // publications a subscriber lost (refused, dropped, ring full)
+  Counter topic_gaps;            // on_topic_gap reports
+  Counter topic_link_cap;        // subscribes refused: the link had max_topics_per_link
   std::array<Counter, close_reason_count> closes{};
   std::array<Counter, loop_turn_bounds_us.size()> loop_turn_us{};
   Counter loop_turn_us_sum;
@@ -120,6 +124,7 @@ struct MetricsSnapshot {
   std::uint64_t loop_wakeups = 0, accept_backoffs = 0, accept_calls = 0;
   std::uint64_t commands = 0, commands_rejected = 0, handler_exceptions = 0;
   std::uint64_t out_of_memory = 0, write_calls = 0, partial_writes = 0;
+  std::uint64_t topic_delivered = 0, topic_dropped = 0, topic_gaps = 0, topic_link_cap = 0;
   std::array<std::uint64_t, close_reason_count> closes{};
   std::array<std::uint64_t, loop_turn_bounds_us.size()> loop_turn_us{};
 

@@ -19,7 +19,11 @@ constexpr std::uint32_t timer_tick_ms = 1;
 // Commands run per turn, so that links keep being served under a flood.
 constexpr int commands_per_turn = 4096;
 
+thread_local Reactor* current_reactor = nullptr;
+
 }  // namespace
+
+Reactor* Reactor::current() noexcept { return current_reactor; }
 
 Reactor::Reactor(std::uint32_t index, const ServerConfig& cfg, Handler& handler, Server* server)
     : cfg_(cfg),
@@ -28,7 +32,9 @@ Reactor::Reactor(std::uint32_t index, const ServerConfig& cfg, Handler& handler,
       index_(index),
       commands_(4096),
       handoff_(cfg.worker_threads(), cfg.handoff_quota, config::recv_ring_slots),
-      clock_(&steady_now_ms) {
+      clock_(&steady_now_ms),
+      members_(cfg.max_topics_per_link) {
+  if (server_ != nullptr) registry_ = server_->topic_registry();
   if (cfg_.max_links_per_ip > 0) {
     if (server_ != nullptr) {
       ip_limiter_ = server_->ip_limiter();
@@ -89,6 +95,7 @@ int Reactor::run() noexcept {
 }
 
 void Reactor::run_once(int max_wait_ms) noexcept {
+  current_reactor = this;
   backend_.wait(sleep_budget(max_wait_ms), *this);  // calls begin_turn() first
   metrics_.loop_wakeups.add();
   serve_read_again();
@@ -183,6 +190,7 @@ void Reactor::serve_handoff_waiters() noexcept {
 }
 
 void Reactor::flush_all() noexcept {
+  if (!lost_.empty()) settle_lost();
   if (flush_list_.empty()) return;
   std::vector<LinkId> batch;
   batch.swap(flush_list_);

@@ -54,6 +54,7 @@ int Server::start() {
     }
   }
 
+  topics_ = std::make_unique<TopicRegistry>(n, cfg_.max_topics);
   wants_space_.reset(new std::atomic<bool>[n]);
   for (unsigned i = 0; i < n; ++i) wants_space_[i].store(false);
   for (unsigned i = 0; i < n; ++i) reactors_.push_back(std::make_unique<Reactor>(i, cfg_, handler_, this));

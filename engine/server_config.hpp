@@ -80,6 +80,11 @@ struct ServerConfig {
   // same listener, before Handler::on_http sees the request. Anyone who can
   // reach the port can read it: listen on a private address, or leave it off.
   bool metrics_endpoint = false;
+
+  // Topics (Server::subscribe/publish, docs/pubsub.md). Refusals past
+  // either cap are counted (ringlink_topic_refused_total).
+  std::uint32_t max_topics = 100'000;          // topics with subscribers on this server
+  std::uint32_t max_topics_per_link = 1'024;
 };
 
 }  // namespace ringlink

@@ -87,40 +87,35 @@ std::size_t TopicMembers::topics_of(LinkId link) const noexcept {
   return it == links_.end() ? 0 : it->second.size();
 }
 
-std::optional<TopicMembers::Gap> TopicMembers::note_lost(LinkId link, const Topic* topic, std::uint64_t first,
-                                                         std::uint64_t count) noexcept {
+void TopicMembers::note_lost(LinkId link, const Topic* topic, std::uint64_t first, std::uint64_t count) noexcept {
   const Key key{link.slot(), topic->serial()};
   auto p = pairs_.find(key);
-  if (p == pairs_.end() || count == 0) return std::nullopt;
+  if (p == pairs_.end() || count == 0) return;
   const Member& m = topics_.find(topic->serial())->second.members[p->second.in_topic];
-  if (!(m.link == link)) return std::nullopt;
-  if (first + count <= m.since) return std::nullopt;
+  if (!(m.link == link)) return;
+  if (first + count <= m.since) return;
   if (first < m.since) {
     count -= m.since - first;
     first = m.since;
   }
   try {
-    Gap& g = gaps_[key];
-    if (g.count == 0) {
-      g = {first, count};
-      return std::nullopt;
+    std::vector<Gap>& gs = gaps_[key];
+    if (!gs.empty() && first == gs.back().first + gs.back().count) {
+      gs.back().count += count;
+    } else if (gs.size() >= max_gaps) {
+      gs.back().count = first + count - gs.back().first;
+    } else {
+      gs.push_back(Gap{first, count});
     }
-    if (first == g.first + g.count) {
-      g.count += count;
-      return std::nullopt;
-    }
-    const Gap older = g;
-    g = {first, count};
-    return older;
   } catch (const std::bad_alloc&) {
-    return std::nullopt;  // the loss is still counted per topic; only its report is lost
+    // The loss is still counted per topic; only its report is lost.
   }
 }
 
-TopicMembers::Gap TopicMembers::take_gap(LinkId link, const Topic* topic) noexcept {
+std::vector<TopicMembers::Gap> TopicMembers::take_gaps(LinkId link, const Topic* topic) noexcept {
   auto it = gaps_.find(Key{link.slot(), topic->serial()});
   if (it == gaps_.end()) return {};
-  const Gap g = it->second;
+  std::vector<Gap> g = std::move(it->second);
   gaps_.erase(it);
   return g;
 }

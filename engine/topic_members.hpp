@@ -15,7 +15,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -60,11 +59,15 @@ class TopicMembers {
   std::size_t pairs() const noexcept { return pairs_.size(); }
 
   // Notes that `link` missed publications first..first+count-1 of `topic`
-  // (those before its `since` are ignored). When they do not continue the
-  // gap already noted, that older gap is returned to be reported now.
-  std::optional<Gap> note_lost(LinkId link, const Topic* topic, std::uint64_t first, std::uint64_t count = 1) noexcept;
-  // Takes the gap noted for the pair (count 0 when none).
-  Gap take_gap(LinkId link, const Topic* topic) noexcept;
+  // (those before its `since` are ignored), extending the last gap noted
+  // when they continue it. A member keeps up to max_gaps separate gaps
+  // until they are taken; past that the last one stretches over the next
+  // loss, so it also spans the publications delivered in between (a report
+  // may then cover numbers the client did receive; it never misses one).
+  void note_lost(LinkId link, const Topic* topic, std::uint64_t first, std::uint64_t count = 1) noexcept;
+  static constexpr std::size_t max_gaps = 32;
+  // Takes the gaps noted for the pair, oldest first (empty when none).
+  std::vector<Gap> take_gaps(LinkId link, const Topic* topic) noexcept;
   bool any_gaps() const noexcept { return !gaps_.empty(); }
 
  private:
@@ -92,7 +95,7 @@ class TopicMembers {
   std::unordered_map<std::uint64_t, Local> topics_;   // by serial
   std::unordered_map<std::uint32_t, std::vector<Topic*>> links_;   // by slot
   std::unordered_map<Key, Pos, KeyHash> pairs_;
-  std::unordered_map<Key, Gap, KeyHash> gaps_;
+  std::unordered_map<Key, std::vector<Gap>, KeyHash> gaps_;
 };
 
 template <class F>

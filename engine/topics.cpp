@@ -70,4 +70,13 @@ std::shared_ptr<Topic> TopicRegistry::find(std::string_view name) {
   return it == s.map.end() ? nullptr : it->second;
 }
 
+TopicRegistry::Stats TopicRegistry::stats(std::string_view name) {
+  Shard& s = shard_of(name);
+  std::lock_guard<std::mutex> lock(s.mutex);
+  auto it = s.map.find(name);
+  if (it == s.map.end()) return {};
+  const Topic& t = *it->second;
+  return {t.total_, t.published_, t.delivered.load(std::memory_order_relaxed), t.dropped.load(std::memory_order_relaxed)};
+}
+
 }  // namespace ringlink

@@ -122,6 +122,12 @@ class TopicRegistry {
   template <class Post>
   Outcome publish(std::string_view name, Post&& post);
 
+  // One topic's counters now (zeros when it does not exist).
+  struct Stats {
+    std::uint64_t subscribers = 0, published = 0, delivered = 0, dropped = 0;
+  };
+  Stats stats(std::string_view name);
+
   // Counters (any thread, relaxed).
   std::size_t topics() const noexcept { return topics_.load(std::memory_order_relaxed); }
   std::uint64_t refused_server_cap() const noexcept { return refused_.load(std::memory_order_relaxed); }

@@ -191,23 +191,38 @@ TEST(TopicMembers, GapsMergeWhenContiguousAndIgnoreWhatCameBeforeJoining) {
   TopicMembers m{10};
   auto t = reg.acquire("t", 0);
   ASSERT_EQ(m.add(id(1), t, 5), TopicMembers::Added::added);
-  EXPECT_FALSE(m.note_lost(id(1), t.get(), 2, 2));       // before it joined
+  m.note_lost(id(1), t.get(), 2, 2);       // before it joined
   EXPECT_FALSE(m.any_gaps());
-  EXPECT_FALSE(m.note_lost(id(1), t.get(), 3, 4));       // 3..6: 5 and 6 count
-  EXPECT_FALSE(m.note_lost(id(1), t.get(), 7));
-  auto older = m.note_lost(id(1), t.get(), 10);          // not contiguous: 5..7 is due now
-  ASSERT_TRUE(older);
-  EXPECT_EQ(older->first, 5u);
-  EXPECT_EQ(older->count, 3u);
-  auto g = m.take_gap(id(1), t.get());
-  EXPECT_EQ(g.first, 10u);
-  EXPECT_EQ(g.count, 1u);
+  m.note_lost(id(1), t.get(), 3, 4);       // 3..6: 5 and 6 count
+  m.note_lost(id(1), t.get(), 7);
+  m.note_lost(id(1), t.get(), 10);         // not contiguous: a second gap
+  auto g = m.take_gaps(id(1), t.get());
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0].first, 5u);
+  EXPECT_EQ(g[0].count, 3u);
+  EXPECT_EQ(g[1].first, 10u);
+  EXPECT_EQ(g[1].count, 1u);
   EXPECT_FALSE(m.any_gaps());
-  EXPECT_FALSE(m.note_lost(id(2), t.get(), 1));          // not a member
+  m.note_lost(id(2), t.get(), 1);          // not a member
   EXPECT_FALSE(m.any_gaps());
-  (void)m.note_lost(id(1), t.get(), 11);
+  m.note_lost(id(1), t.get(), 11);
   EXPECT_TRUE(m.remove(id(1), t.get()));
-  EXPECT_FALSE(m.any_gaps());                            // leaving forgets its gap
+  EXPECT_FALSE(m.any_gaps());              // leaving forgets its gaps
+}
+
+TEST(TopicMembers, TooManyGapsStretchTheLastOneNeverMissingALoss) {
+  TopicRegistry reg{1, 10};
+  TopicMembers m{10};
+  auto t = reg.acquire("t", 0);
+  ASSERT_EQ(m.add(id(1), t, 1), TopicMembers::Added::added);
+  const std::uint64_t n = TopicMembers::max_gaps + 5;
+  for (std::uint64_t i = 0; i < n; ++i) m.note_lost(id(1), t.get(), 1 + 2 * i);   // every other one
+  auto g = m.take_gaps(id(1), t.get());
+  ASSERT_EQ(g.size(), TopicMembers::max_gaps);
+  std::vector<int> covered(2 * n + 2, 0);
+  for (const auto& x : g)
+    for (std::uint64_t k = x.first; k < x.first + x.count; ++k) covered[k]++;
+  for (std::uint64_t i = 0; i < n; ++i) EXPECT_EQ(covered[1 + 2 * i], 1);
 }
 
 }  // namespace
