@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/broker_bridge.hpp"
 #include "engine/handler.hpp"
 #include "engine/ip_limiter.hpp"
 #include "engine/metrics.hpp"
@@ -57,7 +58,8 @@ class Server {
 
   // Controlling thread. Binds the listeners and starts the threads. Returns
   // 0, or a negative errno: -EALREADY (running), -EINVAL (host is not an
-  // address resolve_address takes), -EADDRINUSE / -EACCES (bind), -EMFILE
+  // address resolve_address takes, or a malformed broker URL),
+  // -EPROTONOSUPPORT (a broker scheme this build lacks), -EADDRINUSE / -EACCES (bind), -EMFILE
   // (out of fds), or the io backend's setup error. On failure nothing keeps
   // running. Call once: a stopped Server cannot be started again; make a new
   // one.
@@ -126,6 +128,11 @@ class Server {
   // copy. `payload` is copied before the call returns.
   PublishResult publish(std::string_view topic, std::span<const std::byte> payload, Opcode op = Opcode::binary);
   PublishResult publish_text(std::string_view topic, std::string_view text);
+  // As publish, to this server's subscribers only (the broker bridge hands
+  // other nodes' publications here; they are not forwarded again).
+  PublishResult publish_local(std::string_view topic, std::span<const std::byte> payload, Opcode op = Opcode::binary);
+  // The broker bridge's counters; null without ServerConfig::broker.
+  const BrokerStats* broker_stats() const noexcept { return bridge_ ? &bridge_->stats() : nullptr; }
   // Any thread: a topic's counters (zeros when it has no subscriber now).
   struct TopicStats {
     std::uint64_t subscribers = 0, published = 0, delivered = 0, dropped = 0;
@@ -185,6 +192,7 @@ class Server {
   std::unique_ptr<std::atomic<bool>[]> wants_space_;
   std::unique_ptr<IpLimiter> ip_limiter_;
   std::unique_ptr<TopicRegistry> topics_;
+  std::unique_ptr<BrokerBridge> bridge_;
   std::atomic<std::uint32_t> next_connect_{0};
   std::atomic<bool> workers_stop_{false};
   std::uint16_t port_ = 0;

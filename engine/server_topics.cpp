@@ -42,6 +42,12 @@ bool Server::unsubscribe(LinkId id, std::string_view topic) {
 }
 
 PublishResult Server::publish(std::string_view topic, std::span<const std::byte> payload, Opcode op) {
+  PublishResult res = publish_local(topic, payload, op);
+  if (bridge_ && !res.invalid_topic) (void)bridge_->forward(topic, payload, op);
+  return res;
+}
+
+PublishResult Server::publish_local(std::string_view topic, std::span<const std::byte> payload, Opcode op) {
   PublishResult res;
   if (!valid_topic(topic)) {
     res.invalid_topic = true;
@@ -113,6 +119,25 @@ void Server::write_metrics(std::string& out) const {
                 "Publications to topics without a local subscriber.", topics_->published_unheard());
   server_series(out, "ringlink_topic_refused_total", "counter", "Subscribes refused: max_topics reached.",
                 topics_->refused_server_cap());
+  if (!bridge_) return;
+  const BrokerStats& b = bridge_->stats();
+  auto get = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  server_series(out, "ringlink_broker_up", "gauge", "1 while the broker bridge is connected.", get(b.up));
+  server_series(out, "ringlink_broker_published_total", "counter", "Local publications handed to the bridge.",
+                get(b.published));
+  server_series(out, "ringlink_broker_forwarded_total", "counter", "Publications the broker took.", get(b.forwarded));
+  server_series(out, "ringlink_broker_publish_failures_total", "counter",
+                "Publications not forwarded: broker down, queue full or an error.", get(b.publish_failures));
+  server_series(out, "ringlink_broker_received_total", "counter",
+                "Other nodes' publications handed to the local fan-out.", get(b.received));
+  server_series(out, "ringlink_broker_gaps_total", "counter", "Other nodes' publications that never arrived.",
+                get(b.gaps));
+  server_series(out, "ringlink_broker_epochs_total", "counter", "Publishing nodes met for the first time.",
+                get(b.epochs));
+  server_series(out, "ringlink_broker_reconnects_total", "counter", "Connections to the broker after the first.",
+                get(b.reconnects));
+  server_series(out, "ringlink_broker_connect_failures_total", "counter", "Failed connection attempts.",
+                get(b.connect_failures));
 }
 
 }  // namespace ringlink
