@@ -3,7 +3,8 @@
 // children on free loopback ports, stopped by PID). Cross-node order and no
 // duplicates; the broker killed (-9) and restarted mid-traffic: local
 // fan-out keeps working, the outage is counted, delivery resumes by itself;
-// a node killed (-9) leaves the other serving. Every wait is bounded.
+// a node killed (-9) leaves the other serving; examples/chat over two
+// instances. Every wait is bounded.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -329,6 +330,45 @@ TEST_P(BrokerBridge, NodeKilledOthersCarryOn) {
   open_client(a2_pub, a2.port(), "/");
   ASSERT_TRUE(path_open(a2_pub, b_sub, "t"));
   EXPECT_EQ(b_.metric("ringlink_broker_epochs_total"), 2);
+}
+
+// examples/chat as two instances over one broker: a room spans both.
+TEST_P(BrokerBridge, ChatExampleRunsAsTwoInstances) {
+  const std::string chat = itest::env_or_empty("RINGLINK_CHAT");
+  ASSERT_EQ(::access(chat.c_str(), X_OK), 0) << "RINGLINK_CHAT not built";
+  std::uint16_t ports[2] = {0, 0};
+  std::unique_ptr<itest::PeerProcess> procs[2];
+  for (int i = 0; i < 2; ++i) {
+    std::string error;
+    procs[i] = itest::PeerProcess::start({chat, "0", broker_->url()}, &error);
+    ASSERT_TRUE(procs[i]) << error;
+    auto line = procs[i]->read_line(10s);   // "chat: http://127.0.0.1:PORT/"
+    ASSERT_TRUE(line) << procs[i]->stderr_text();
+    const std::size_t colon = line->rfind(':');
+    ports[i] = static_cast<std::uint16_t>(std::atoi(line->c_str() + colon + 1));
+    ASSERT_NE(ports[i], 0) << *line;
+  }
+  WireConn alice, bob;
+  open_client(alice, ports[0], "/ws?room=lobby");
+  open_client(bob, ports[1], "/ws?room=lobby");
+  EXPECT_EQ(alice.read_frame()->text(), "* 1 in lobby");   // counted per instance
+  EXPECT_EQ(bob.read_frame()->text(), "* 1 in lobby");
+  int k = 0;
+  ASSERT_TRUE(eventually([&] {
+    (void)alice.send_text("alice: hi " + std::to_string(k++));
+    while (auto f = bob.read_frame(50))
+      if (f->text().starts_with("alice: hi")) return true;
+    return false;
+  }));
+  ASSERT_TRUE(bob.send_text("bob: hello"));
+  bool got = false;
+  while (auto f = alice.read_frame(5000)) {
+    if (f->text() == "bob: hello") {
+      got = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(got) << "bob's message did not reach the other instance";
 }
 
 INSTANTIATE_TEST_SUITE_P(Brokers, BrokerBridge, ::testing::Values("redis", "nats"),
