@@ -365,6 +365,8 @@ TEST_P(SlowSubscriber, LossesAreCountedAndReportedOthersUnaffected) {
   EXPECT_EQ(reported_lost, dropped);
   EXPECT_GE(h.gaps.load(), 1);
   EXPECT_EQ(s.snapshot().topic_dropped, dropped);
+  // Memory stayed bounded: no reactor ever held more than the two links' caps.
+  EXPECT_LE(s.snapshot().queued_bytes_high_water, 2u * 2 * cfg.max_queued_bytes);
   s.stop(500ms);
 }
 
