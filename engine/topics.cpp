@@ -39,7 +39,7 @@ std::shared_ptr<Topic> TopicRegistry::acquire(std::string_view name, std::uint32
       return nullptr;
     }
     topics_.fetch_add(1, std::memory_order_relaxed);
-    if (observer_ != nullptr) observer_->on_topic_added(it->second->name());
+    if (Observer* o = observer_.load(std::memory_order_acquire)) o->on_topic_added(it->second->name());
   }
   Topic& t = *it->second;
   ++t.per_reactor_[reactor];
@@ -56,7 +56,7 @@ void TopicRegistry::release(Topic& t, std::uint32_t reactor) noexcept {
   if (--t.total_ != 0) return;
   auto it = s.map.find(std::string_view(t.name()));
   if (it == s.map.end() || it->second.get() != &t) return;
-  if (observer_ != nullptr) observer_->on_topic_removed(t.name());
+  if (Observer* o = observer_.load(std::memory_order_acquire)) o->on_topic_removed(t.name());
   // Callers hold their own reference (a command's, or a member table's), so
   // the topic outlives this erase.
   s.map.erase(it);

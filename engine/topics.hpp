@@ -86,8 +86,9 @@ class TopicRegistry {
   TopicRegistry(const TopicRegistry&) = delete;
   TopicRegistry& operator=(const TopicRegistry&) = delete;
 
-  // Set before any other call (Server::start).
-  void set_observer(Observer* o) noexcept { observer_ = o; }
+  // Set before the first acquire (Server::start does); atomic so that a
+  // later setter publishes the observer it points to.
+  void set_observer(Observer* o) noexcept { observer_.store(o, std::memory_order_release); }
 
   // Counts one subscriber (on its way) of `name` on `reactor`, creating the
   // topic. `since` gets the sequence number of the next publication: the
@@ -148,7 +149,7 @@ class TopicRegistry {
 
   std::size_t reactors_;
   std::size_t max_topics_;
-  Observer* observer_ = nullptr;
+  std::atomic<Observer*> observer_{nullptr};
   std::array<Shard, shard_count> shards_;
   std::atomic<std::size_t> topics_{0};
   std::atomic<std::uint64_t> refused_{0};
