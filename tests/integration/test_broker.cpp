@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -186,7 +187,9 @@ class BrokerBridge : public ::testing::TestWithParam<std::string> {
   }
   void TearDown() override {
     if (broker_) broker_->kill9();
-    ::rmdir(dir_.c_str());
+    // The nodes (and their port files) outlive TearDown: remove it all.
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
   }
 
   // Publishes probes from `from` until `to` (subscribed to `topic`) gets
