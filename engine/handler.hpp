@@ -107,6 +107,15 @@ class Handler {
   // cross-thread Server::send, the reactor found) backpressured. Once per
   // such episode; an empty queue takes the next message whatever its size.
   virtual void on_drain(Link& link) { (void)link; }
+  // Reactor thread: `link` missed publications first_lost_seq ..
+  // first_lost_seq + count - 1 of `topic` (its outbound policy refused or
+  // dropped them, or its reactor's command ring was full). Told once per
+  // gap, before the next publication of that topic is queued on the link, so
+  // a notice sent from here reaches the client ahead of it. Sequence numbers
+  // are this server's, per topic (docs/pubsub.md).
+  virtual void on_topic_gap(Link& link, std::string_view topic, std::uint64_t first_lost_seq, std::uint64_t count) {
+    (void)link; (void)topic; (void)first_lost_seq; (void)count;
+  }
   // Reactor thread: a timer set with Link::set_timer expired.
   virtual void on_timer(Link& link) { (void)link; }
   // The link is gone: `code` is the peer's close code, the code we sent, or

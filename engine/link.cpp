@@ -71,4 +71,18 @@ const char* to_string(SendResult r) noexcept {
   return "unknown";
 }
 
+const char* to_string(SubscribeResult r) noexcept {
+  switch (r) {
+    case SubscribeResult::subscribed: return "subscribed";
+    case SubscribeResult::posted: return "posted";
+    case SubscribeResult::already: return "already";
+    case SubscribeResult::invalid_topic: return "invalid_topic";
+    case SubscribeResult::refused_link_cap: return "refused_link_cap";
+    case SubscribeResult::refused_server_cap: return "refused_server_cap";
+    case SubscribeResult::not_posted: return "not_posted";
+    case SubscribeResult::closed: return "closed";
+  }
+  return "unknown";
+}
+
 }  // namespace ringlink

@@ -66,6 +66,10 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   tls_handshakes_queued += m.tls_handshakes_queued.get();
   tls_handshakes_shed += m.tls_handshakes_shed.get();
   for (std::size_t i = 0; i < tls_handshake_us.size(); ++i) tls_handshake_us[i] += m.tls_handshake_us[i].get();
+  topic_delivered += m.topic_delivered.get();
+  topic_dropped += m.topic_dropped.get();
+  topic_gaps += m.topic_gaps.get();
+  topic_link_cap += m.topic_link_cap.get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
 }
@@ -134,6 +138,15 @@ constexpr Series kSeries[] = {
      &ReactorMetrics::tls_handshakes_queued},
     {"ringlink_tls_handshakes_shed_total", "counter", "TLS connections refused because the admission queue was full.",
      &ReactorMetrics::tls_handshakes_shed},
+    {"ringlink_topic_delivered_total", "counter", "Publications queued on subscribers' links.",
+     &ReactorMetrics::topic_delivered},
+    {"ringlink_topic_dropped_total", "counter",
+     "Publications subscribers lost: refused or dropped by their outbound policy, or their reactor's ring was full.",
+     &ReactorMetrics::topic_dropped},
+    {"ringlink_topic_gaps_total", "counter", "Gaps reported to the application (on_topic_gap).",
+     &ReactorMetrics::topic_gaps},
+    {"ringlink_topic_link_cap_total", "counter", "Subscribes refused: the link had max_topics_per_link topics.",
+     &ReactorMetrics::topic_link_cap},
 };
 
 // TLS handshake failures, one series per reason.

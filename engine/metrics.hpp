@@ -109,6 +109,10 @@ struct ReactorMetrics {
   Counter tls_handshakes_shed;   // connections refused: the admission queue was full
   std::array<Counter, tls_handshake_bounds_us.size()> tls_handshake_us{};
   Counter tls_handshake_us_sum;
+  Counter topic_delivered;       // publications queued on subscribers' links
+  Counter topic_dropped;         // publications a subscriber lost (refused, dropped, ring full)
+  Counter topic_gaps;            // on_topic_gap reports
+  Counter topic_link_cap;        // subscribes refused: the link had max_topics_per_link
   std::array<Counter, close_reason_count> closes{};
   std::array<Counter, loop_turn_bounds_us.size()> loop_turn_us{};
   Counter loop_turn_us_sum;
@@ -148,10 +152,11 @@ struct MetricsSnapshot {
   std::uint64_t commands = 0, commands_rejected = 0, handler_exceptions = 0;
   std::uint64_t out_of_memory = 0, write_calls = 0, partial_writes = 0, pages_returned = 0;
   std::uint64_t receive_bundles = 0;
-    std::uint64_t tls_handshakes = 0, tls_failed_timeout = 0, tls_failed_protocol = 0;
+  std::uint64_t tls_handshakes = 0, tls_failed_timeout = 0, tls_failed_protocol = 0;
   std::uint64_t tls_failed_certificate = 0, tls_failed_plaintext = 0;
   std::uint64_t tls_handshakes_pending = 0, tls_handshakes_queued = 0, tls_handshakes_shed = 0;
   std::array<std::uint64_t, tls_handshake_bounds_us.size()> tls_handshake_us{};
+  std::uint64_t topic_delivered = 0, topic_dropped = 0, topic_gaps = 0, topic_link_cap = 0;
   std::array<std::uint64_t, close_reason_count> closes{};
   std::array<std::uint64_t, loop_turn_bounds_us.size()> loop_turn_us{};
 

@@ -53,6 +53,16 @@ PayloadRef PayloadRef::allocate(size_t size) noexcept {
   return adopt(::new (mem) Payload(n, n));
 }
 
+PayloadRef PayloadRef::allocate(size_t size, size_t trailer) noexcept {
+  if (trailer > std::numeric_limits<uint8_t>::max() || size > std::numeric_limits<uint32_t>::max() - trailer) return {};
+  void* mem = raw_alloc(Payload::data_offset + size + trailer);
+  if (mem == nullptr) return {};
+  const auto n = static_cast<uint32_t>(size);
+  Payload* p = ::new (mem) Payload(n, n);  // capacity = size: set_size never reaches the trailer
+  p->trailer_len_ = static_cast<uint8_t>(trailer);
+  return adopt(p);
+}
+
 PayloadRef PayloadRef::copy_of(std::span<const std::byte> bytes) noexcept {
   PayloadRef r = allocate(bytes.size());
   if (r && !bytes.empty()) std::memcpy(r.data(), bytes.data(), bytes.size());

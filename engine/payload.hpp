@@ -51,6 +51,7 @@ class Payload {
   uint32_t size_;
   uint32_t capacity_;
   uint8_t header_len_ = 0;
+  uint8_t trailer_len_ = 0;
   std::byte frame_header_[max_frame_header]{};
 
  public:
@@ -85,6 +86,10 @@ class PayloadRef {
   // A payload of exactly `size` bytes (uninitialised), use_count() == 1. Returns an empty
   // reference when memory is exhausted or size exceeds 4 GiB - 1. Size 0 is valid.
   static PayloadRef allocate(size_t size) noexcept;
+  // As allocate(size), followed by `trailer` (< 256) bytes that are not part of the
+  // payload and never sent: the engine's own note about the bytes (a publication keeps
+  // its topic and number there, so a link that drops the frame can tell which it lost).
+  static PayloadRef allocate(size_t size, size_t trailer) noexcept;
   // As allocate(size), with the bytes copied from `bytes`.
   static PayloadRef copy_of(std::span<const std::byte> bytes) noexcept;
 
@@ -112,6 +117,11 @@ class PayloadRef {
   // The stored header: the first frame_header_len() bytes of the storage.
   std::span<const std::byte> frame_header() const noexcept {
     return {p_->frame_header_, p_->header_len_};
+  }
+
+  // The trailer given to allocate(size, trailer); empty for other payloads.
+  std::span<std::byte> trailer() const noexcept {
+    return p_ != nullptr ? std::span<std::byte>(p_->data() + p_->capacity_, p_->trailer_len_) : std::span<std::byte>{};
   }
 
   // Approximate under concurrency (a relaxed read); 0 for an empty reference.

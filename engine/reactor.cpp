@@ -24,7 +24,11 @@ constexpr std::uint64_t trim_interval_ms = 250;
 constexpr std::uint32_t trim_quiet_receives = 256;
 constexpr std::size_t trim_low_water = 8;
 
+thread_local Reactor* current_reactor = nullptr;
+
 }  // namespace
+
+Reactor* Reactor::current() noexcept { return current_reactor; }
 
 Reactor::Reactor(std::uint32_t index, const ServerConfig& cfg, Handler& handler, Server* server)
     : cfg_(cfg),
@@ -33,7 +37,9 @@ Reactor::Reactor(std::uint32_t index, const ServerConfig& cfg, Handler& handler,
       index_(index),
       commands_(4096),
       handoff_(cfg.worker_threads(), cfg.handoff_quota, config::recv_ring_slots),
-      clock_(&steady_now_ms) {
+      clock_(&steady_now_ms),
+      members_(cfg.max_topics_per_link) {
+  if (server_ != nullptr) registry_ = server_->topic_registry();
   if (cfg_.max_links_per_ip > 0) {
     if (server_ != nullptr) {
       ip_limiter_ = server_->ip_limiter();
@@ -100,6 +106,7 @@ int Reactor::run() noexcept {
 }
 
 void Reactor::run_once(int max_wait_ms) noexcept {
+  current_reactor = this;
   backend_.wait(sleep_budget(max_wait_ms), *this);  // calls begin_turn() first
   metrics_.loop_wakeups.add();
   serve_over_budget();
@@ -241,6 +248,7 @@ void Reactor::trim_memory() noexcept {
 }
 
 void Reactor::flush_all() noexcept {
+  if (!lost_.empty()) settle_lost();
   if (flush_list_.empty()) return;
   std::vector<LinkId> batch;
   batch.swap(flush_list_);

@@ -18,6 +18,7 @@
 //   reactor_timers.cpp    one wheel entry per link: every deadline
 //   reactor_commands.cpp  cross-thread commands, broadcast, stop
 //   reactor_tls.cpp       the TLS transport: ciphertext in, records sealed at the flush
+//   reactor_topics.cpp    topic members, publication fan-out, lost publications and gaps
 #pragma once
 
 #include <sys/uio.h>
@@ -42,11 +43,14 @@
 #include "engine/link_table.hpp"
 #include "engine/metrics.hpp"
 #include "engine/payload.hpp"
+#include "engine/publication.hpp"
 #include "engine/ring_mpsc.hpp"
 #include "engine/send_queue.hpp"
 #include "engine/server_config.hpp"
 #include "engine/socket.hpp"
 #include "engine/timer_wheel.hpp"
+#include "engine/topic_members.hpp"
+#include "engine/topics.hpp"
 #include "protocol/session.hpp"
 
 struct ssl_st;
@@ -124,6 +128,16 @@ class Reactor {
   std::size_t chunks_held() const noexcept { return pool_->in_use() - backend_.lent_buffers(); }
   // "epoll" or "io_uring": what this reactor runs on (auto decides at open()).
   const char* backend_name() const noexcept { return backend_.name(); }
+
+  // The reactor whose thread this is (in run/run_once), else null. Any thread.
+  static Reactor* current() noexcept;
+  // Topics (reactor_topics.cpp), reactor thread. The registry counted the
+  // subscriber before (TopicRegistry::acquire): every answer but
+  // `subscribed` gives that count back. `since`: the first publication
+  // number the member may receive.
+  SubscribeResult subscribe(LinkId id, std::shared_ptr<Topic> topic, std::uint64_t since) noexcept;
+  bool unsubscribe(LinkId id, const std::shared_ptr<Topic>& topic) noexcept;
+  const TopicMembers& topic_members() const noexcept { return members_; }
 
   // Worker hand-off (InboundMode::workers): worker w pops its ring.
   bool pop_inbound(unsigned worker, InboundMessage& out) noexcept { return handoff_.pop(worker, out); }
@@ -259,6 +273,14 @@ class Reactor {
   void on_timer(Link& link) noexcept;
   std::uint32_t ms32() const noexcept { return static_cast<std::uint32_t>(now_ms_); }
 
+  // topics (reactor_topics.cpp)
+  void fan_out(Command& cmd) noexcept;
+  void leave_topics(Link& link) noexcept;
+  void note_dropped_frame(LinkId link, const SendFrame& frame) noexcept;
+  void settle_lost() noexcept;
+  void report_gaps(Link& link, Topic& topic) noexcept;
+  bool may_report_gap(Link& link, std::size_t total) const noexcept;
+
   // commands and stop (reactor_commands.cpp)
   void run_command(Command& cmd) noexcept;
   void begin_stop(std::uint64_t deadline_ms) noexcept;
@@ -317,6 +339,14 @@ class Reactor {
   std::size_t open_links_ = 0;
   std::size_t live_links_ = 0;
   std::mt19937_64 rng_;
+  TopicRegistry* registry_ = nullptr;     // the server's; null without one (no topics)
+  TopicMembers members_;
+  std::vector<TopicMembers::Member> fanout_scratch_;   // one publication's members, reused
+  struct Lost {                           // a publication a link's queue dropped, to settle
+    LinkId link;
+    PublicationTag tag;
+  };
+  std::vector<Lost> lost_;
 };
 
 }  // namespace ringlink

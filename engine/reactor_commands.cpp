@@ -1,4 +1,4 @@
-// Work from other threads (Server's send, close, broadcast, connect, stop),
+// Work from other threads (Server's send, close, broadcast, connect, stop, topics),
 // and the graceful stop it can start.
 #include "engine/reactor_internal.hpp"
 
@@ -33,6 +33,15 @@ void Reactor::run_command(Command& cmd) noexcept {
       break;
     case Command::Kind::resume_handoff:
       handoff_.set_space();
+      break;
+    case Command::Kind::subscribe:
+      if (cmd.topic) (void)subscribe(cmd.id, std::move(cmd.topic), cmd.seq);
+      break;
+    case Command::Kind::unsubscribe:
+      if (cmd.topic) (void)unsubscribe(cmd.id, cmd.topic);
+      break;
+    case Command::Kind::publish:
+      fan_out(cmd);
       break;
   }
 }

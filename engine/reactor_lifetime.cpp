@@ -70,6 +70,7 @@ void Reactor::abort_link(Link& l, CloseReason why, std::uint16_t code, int error
   if (l.closed()) return;
   const LinkState was = l.state_;
   l.state_ = LinkState::closed;
+  leave_topics(l);
   metrics_.closed(why);
   if (l.paused_ & ~Link::p_budget) metrics_.paused_links.sub();
   if (l.has(Link::f_opened)) {
@@ -129,6 +130,7 @@ void Reactor::enter_closing(Link& l, std::uint16_t code, CloseReason why, std::s
   l.close_code_ = code;
   l.close_reason_ = why;
   l.state_ = LinkState::closing;
+  leave_topics(l);   // a closing link takes no more publications
   l.mark_ms_ = ms32();
   if (!text.empty()) {
     if (LinkAux* aux = aux_of(l)) {

@@ -125,14 +125,17 @@ SendResult Reactor::admit(Link& l, std::size_t total, bool control) noexcept {
       // What the peer has not read yet is dropped now (a frame already
       // partly written must finish, or the stream would break), so the
       // slow link holds no memory while its close waits to go out.
-      count_dropped(q->drop_unsent([](std::uint32_t) { return true; }));
+      count_dropped(q->drop_unsent([](std::uint32_t) { return true; },
+                                   [&](const SendFrame& f) { note_dropped_frame(l.id(), f); }));
       send_close_and_wait(l, cfg_.close_slow_code, "slow consumer", CloseReason::slow_consumer);
       return SendResult::closed;
     case OutboundPolicy::drop_oldest:
       // Oldest first, until the new frame fits.
-      count_dropped(q->drop_unsent([&](std::uint32_t frames_left) {
-        return q->bytes() + total > cfg_.max_queued_bytes || frames_left >= SendQueue::data_slots;
-      }));
+      count_dropped(q->drop_unsent(
+          [&](std::uint32_t frames_left) {
+            return q->bytes() + total > cfg_.max_queued_bytes || frames_left >= SendQueue::data_slots;
+          },
+          [&](const SendFrame& f) { note_dropped_frame(l.id(), f); }));
       if (q->fits_data(total, cfg_.max_queued_bytes)) return SendResult::queued_dropping_older;
       break;
   }

@@ -86,14 +86,13 @@ void Reactor::serve_plain_http(Link& l) noexcept {
   std::string text;
   try {
     if (cfg_.metrics_endpoint && req.path() == "/metrics") {
-      std::vector<const ReactorMetrics*> all;
-      if (server_ != nullptr) {
-        for (std::size_t i = 0; i < server_->reactor_count(); ++i) all.push_back(&server_->reactor(i).metrics());
-      } else {
-        all.push_back(&metrics_);
-      }
       std::string body;
-      write_prometheus(body, all);
+      if (server_ != nullptr) {
+        server_->write_metrics(body);
+      } else {
+        const ReactorMetrics* mine[] = {&metrics_};
+        write_prometheus(body, mine);
+      }
       append_http_response(text, 200, "text/plain; version=0.0.4", body);
     } else {
       HttpResponse resp;

@@ -77,13 +77,18 @@ class SendQueue {
 
   // Drops data frames not yet started, oldest first, while
   // should_drop(frames that would be left) says so; control frames, frames
-  // in flight and a frame partly written stay, in order.
+  // in flight and a frame partly written stay, in order. on_drop(frame) sees
+  // each dropped frame just before it goes (a publication's trailer says
+  // which one was lost).
   struct Dropped {
     std::uint32_t frames = 0;
     std::uint64_t bytes = 0;
   };
-  template <class F>
-  Dropped drop_unsent(F&& should_drop) noexcept;
+  struct NoDropHook {
+    void operator()(const SendFrame&) const noexcept {}
+  };
+  template <class F, class G = NoDropHook>
+  Dropped drop_unsent(F&& should_drop, G&& on_drop = G{}) noexcept;
 
   // The gather list of the front frames: up to config::send_batch iovecs,
   // frames whose bytes lie back to back sharing one. It lives in the queue:
@@ -147,8 +152,8 @@ class SendQueue {
   alignas(64) std::byte arena_[arena_bytes];
 };
 
-template <class F>
-SendQueue::Dropped SendQueue::drop_unsent(F&& should_drop) noexcept {
+template <class F, class G>
+SendQueue::Dropped SendQueue::drop_unsent(F&& should_drop, G&& on_drop) noexcept {
   Dropped d;
   std::uint32_t kept = 0;
   const std::uint32_t n = count_;
@@ -158,6 +163,7 @@ SendQueue::Dropped SendQueue::drop_unsent(F&& should_drop) noexcept {
       bytes_ -= f.total();
       ++d.frames;
       d.bytes += f.total();
+      on_drop(static_cast<const SendFrame&>(f));
       f.~SendFrame();
       continue;
     }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <algorithm>
 #include <future>
 
 #include "engine/clock.hpp"
@@ -36,6 +37,19 @@ int Server::start() {
     n = cores > 0 ? static_cast<unsigned>(cores) : 1;
   }
   if (n > max_reactors) n = max_reactors;
+
+  // The broker is checked before anything binds: a bad URL fails start().
+  std::unique_ptr<BrokerClient> broker_client;
+  BrokerBridge::Options broker_opts;
+  if (!cfg_.broker.empty()) {
+    if (!parse_broker_url(cfg_.broker, broker_opts.url)) return -EINVAL;
+    if (broker_opts.url.scheme == "redis") broker_client = make_redis_client();
+    if (broker_opts.url.scheme == "nats") broker_client = make_nats_client();
+    if (!broker_client) return -EPROTONOSUPPORT;
+    broker_opts.prefix = cfg_.broker_prefix;
+    broker_opts.max_queued = cfg_.broker_max_queued;
+    broker_opts.backoff_max_ms = std::max<std::uint32_t>(cfg_.broker_backoff_max_ms, broker_opts.backoff_min_ms);
+  }
 
   const bool with_tls = cfg_.listen && cfg_.tls.enabled();
   if (with_tls) {
@@ -92,6 +106,11 @@ int Server::start() {
     if (listeners.empty()) port_ = tls_port_;
   }
 
+  topics_ = std::make_unique<TopicRegistry>(n, cfg_.max_topics);
+  if (broker_client) {
+    bridge_ = std::make_unique<BrokerBridge>(*this, std::move(broker_client), broker_opts);
+    topics_->set_observer(bridge_.get());
+  }
   wants_space_.reset(new std::atomic<bool>[n]);
   for (unsigned i = 0; i < n; ++i) wants_space_[i].store(false);
   for (unsigned i = 0; i < n; ++i) reactors_.push_back(std::make_unique<Reactor>(i, cfg_, handler_, this));
@@ -120,6 +139,7 @@ int Server::start() {
     if (err < 0 && first_error == 0) first_error = err;
   }
   for (unsigned i = 0; i < worker_count; ++i) worker_threads_.emplace_back([this, i] { worker_main(i); });
+  if (bridge_ && first_error == 0) first_error = bridge_->start();
   running_.store(true, std::memory_order_release);
   if (first_error < 0) {
     stop(std::chrono::milliseconds(0));
@@ -145,6 +165,7 @@ void Server::stop(std::chrono::milliseconds deadline) {
   for (std::size_t i = 0; i < workers_.size(); ++i) notify_worker(static_cast<unsigned>(i));
   for (auto& t : worker_threads_) t.join();
   worker_threads_.clear();
+  if (bridge_) bridge_->stop();
   running_.store(false, std::memory_order_release);
 }
 

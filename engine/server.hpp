@@ -36,12 +36,14 @@
 #include <thread>
 #include <vector>
 
+#include "engine/broker_bridge.hpp"
 #include "engine/handler.hpp"
 #include "engine/ip_limiter.hpp"
 #include "engine/metrics.hpp"
 #include "engine/payload.hpp"
 #include "engine/reactor.hpp"
 #include "engine/server_config.hpp"
+#include "engine/topics.hpp"
 
 namespace ringlink {
 
@@ -57,7 +59,8 @@ class Server {
 
   // Controlling thread. Binds the listeners and starts the threads. Returns
   // 0, or a negative errno: -EALREADY (running), -EINVAL (host is not an
-  // address resolve_address takes), -EADDRINUSE / -EACCES (bind), -EMFILE
+  // address resolve_address takes, or a malformed broker URL),
+  // -EPROTONOSUPPORT (a broker scheme this build lacks), -EADDRINUSE / -EACCES (bind), -EMFILE
   // (out of fds), or the io backend's setup error. On failure nothing keeps
   // running. Call once: a stopped Server cannot be started again; make a new
   // one.
@@ -121,6 +124,39 @@ class Server {
   // Client links re-encode (they must mask). Empty when memory ran out.
   static PayloadRef make_frame_payload(std::span<const std::byte> payload, Opcode op);
 
+  // --- Topics (docs/pubsub.md). A topic is 1..255 bytes without NUL.
+  // Any thread, after start(). Subscribes `id` to `topic`; a publication
+  // made after this returned `subscribed` or `posted` reaches the link. On
+  // the link's own reactor thread (its handler callbacks) it is done at once
+  // and the answer is final; from any other thread it is posted to that
+  // reactor (see SubscribeResult). A link leaves every topic when it closes.
+  [[nodiscard]] SubscribeResult subscribe(LinkId id, std::string_view topic);
+  // Any thread. True when the link was subscribed (on its reactor thread) or
+  // the removal was posted (elsewhere); false when the topic has no
+  // subscriber, the id is stale, or the ring is full.
+  bool unsubscribe(LinkId id, std::string_view topic);
+  // Any thread, after start(). One message to every subscriber of `topic`
+  // on every reactor: framed once, handed to each reactor with subscribers
+  // as one reference-counted buffer, queued on each link under its outbound
+  // policy. Publications of one thread to one topic arrive in order, never
+  // twice; what a link's policy refuses or drops is counted per topic and
+  // reported by Handler::on_topic_gap. No subscriber: one hash lookup, no
+  // copy. `payload` is copied before the call returns.
+  PublishResult publish(std::string_view topic, std::span<const std::byte> payload, Opcode op = Opcode::binary);
+  PublishResult publish_text(std::string_view topic, std::string_view text);
+  // As publish, to this server's subscribers only (the broker bridge hands
+  // other nodes' publications here; they are not forwarded again).
+  PublishResult publish_local(std::string_view topic, std::span<const std::byte> payload, Opcode op = Opcode::binary);
+  // The broker bridge's counters; null without ServerConfig::broker.
+  const BrokerStats* broker_stats() const noexcept { return bridge_ ? &bridge_->stats() : nullptr; }
+  // Any thread: a topic's counters (zeros when it has no subscriber now).
+  struct TopicStats {
+    std::uint64_t subscribers = 0, published = 0, delivered = 0, dropped = 0;
+  };
+  TopicStats topic_stats(std::string_view topic) const;
+  // The server-wide topic table (tests, the broker bridge); null before start().
+  TopicRegistry* topic_registry() noexcept { return topics_.get(); }
+
   // Any thread: an outbound WebSocket connection on the next reactor
   // (round robin). `req` is copied. False when that reactor's command ring is
   // full (nothing happens); otherwise on_open or on_connect_failed follows on
@@ -141,6 +177,9 @@ class Server {
   // Any thread: the counters summed over reactors (relaxed reads: each
   // counter is exact, the set is not one instant). Valid after stop() too.
   MetricsSnapshot snapshot() const;
+  // Any thread: the /metrics body (every reactor's counters, then the
+  // server's topic counters).
+  void write_metrics(std::string& out) const;
   // Any thread after start().
   std::size_t reactor_count() const noexcept { return reactors_.size(); }
   // The implementation's reactor (tests, tools): most of its methods are for
@@ -169,6 +208,8 @@ class Server {
   std::vector<std::thread> worker_threads_;
   std::unique_ptr<std::atomic<bool>[]> wants_space_;
   std::unique_ptr<IpLimiter> ip_limiter_;
+  std::unique_ptr<TopicRegistry> topics_;
+  std::unique_ptr<BrokerBridge> bridge_;
   std::atomic<std::uint32_t> next_connect_{0};
   std::atomic<bool> workers_stop_{false};
   std::uint16_t port_ = 0;

@@ -94,6 +94,20 @@ struct ServerConfig {
   // same listener, before Handler::on_http sees the request. Anyone who can
   // reach the port can read it: listen on a private address, or leave it off.
   bool metrics_endpoint = false;
+
+  // Topics (Server::subscribe/publish, docs/pubsub.md). Refusals past
+  // either cap are counted (ringlink_topic_refused_total).
+  std::uint32_t max_topics = 100'000;          // topics with subscribers on this server
+  std::uint32_t max_topics_per_link = 1'024;
+  // Topics across processes: "redis://host:port" (or "nats://host:port")
+  // of a broker every node uses; empty: this server's topics stay local.
+  // Channel `<broker_prefix>:<topic>`. start() answers -EPROTONOSUPPORT for
+  // a scheme this build lacks (meson features redis, nats) and -EINVAL for
+  // a malformed URL; an unreachable broker is no error (the bridge retries).
+  std::string broker;
+  std::string broker_prefix = "ringlink";
+  std::uint32_t broker_max_queued = 65'536;     // publications waiting to be forwarded
+  std::uint32_t broker_backoff_max_ms = 5'000;  // reconnect backoff cap (from 100 ms, doubling)
 };
 
 }  // namespace ringlink

@@ -5,6 +5,7 @@
 //   if (server.send(id, bytes) == ringlink::SendResult::closed) forget(id);  // anywhere
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 
@@ -49,6 +50,35 @@ enum class SendResult : std::uint8_t {
 };
 // "queued", "backpressured", ...: a static string (any thread).
 const char* to_string(SendResult r) noexcept;
+
+// What Server::subscribe did (docs/pubsub.md).
+enum class SubscribeResult : std::uint8_t {
+  subscribed,         // on the link's own reactor thread: done
+  posted,             // from another thread: handed to the link's reactor, which
+                      // subscribes it before any later publication; a refusal
+                      // there (max_topics_per_link) is counted, not returned
+  already,            // the link was subscribed to the topic already
+  invalid_topic,      // empty, longer than 255 bytes, or holds a NUL byte
+  refused_link_cap,   // the link has ServerConfig::max_topics_per_link topics (counted)
+  refused_server_cap, // a new topic would pass ServerConfig::max_topics (counted)
+  not_posted,         // the reactor's command ring is full, or memory ran out: nothing changed
+  closed,             // the id is stale or the link is closed, or the server is not running
+};
+const char* to_string(SubscribeResult r) noexcept;
+
+// What Server::publish did, on this server (the broker bridge reports its own
+// counters). Per-subscriber outcomes come later, on the reactors: a link's
+// outbound policy may still refuse or drop the publication, which is counted
+// per topic and reported by Handler::on_topic_gap.
+struct PublishResult {
+  std::uint64_t seq = 0;          // the publication's number on its topic (1, 2, ...);
+                                  // 0: no local subscriber (or an invalid topic)
+  std::size_t subscribers = 0;    // local subscribers it was handed to
+  std::size_t dropped = 0;        // local subscribers it could not reach: their reactor's
+                                  // command ring was full (or memory ran out); each is
+                                  // told with on_topic_gap
+  bool invalid_topic = false;
+};
 
 // What happens when a link's send queue is full.
 enum class OutboundPolicy : std::uint8_t {

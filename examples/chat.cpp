@@ -1,8 +1,10 @@
 // chat: chat rooms over WebSocket, and the page that uses them, from one
-// process.
+// process, or from several joined by a broker.
 //
-//   chat [PORT [CERT KEY [TLS_PORT]]]
+//   chat [PORT [BROKER] [CERT KEY [TLS_PORT]]]
 //       PORT      default 8080; 0 picks a free port; prints the URL
+//       BROKER    redis://host:port or nats://host:port, so that several
+//                 instances share their rooms
 //       CERT KEY  PEM certificate chain and key: the page and the rooms are also
 //                 served over https:// and wss:// on TLS_PORT (default 8443; 0 picks)
 //
@@ -10,21 +12,19 @@
 //   GET /ws?room=NAME       upgrade: the link joins room NAME (1-32 of A-Z a-z 0-9 _ -)
 //   GET /metrics            Prometheus text (ServerConfig::metrics_endpoint)
 //
-// Every text message is sent to everyone in its room, the sender included,
-// encoded once: Server::broadcast frames it into one shared buffer that each
-// reactor queues on its own links of the room. The room table is shared by the
-// reactor threads (one per core), so it sits behind a mutex; the lock is never
-// held across a send.
+// A room is a topic (docs/pubsub.md): the link subscribes in on_open, leaves
+// by itself when it closes, and every text message is published to the
+// room, the sender included: framed once, shared by every member on every
+// reactor, and forwarded once to the other instances when a broker is set.
+// Join and leave notices ("* N in ROOM", N counted on this instance) stay on
+// this instance. The application keeps no member lists of its own.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
-#include <vector>
 
 #include "engine/ringlink.hpp"
 
@@ -126,14 +126,12 @@ class Chat : public ringlink::Handler {
   void on_open(ringlink::Link& link) override {
     auto* room = new std::string(std::move(pending_room));
     link.user_data() = room;
-    std::vector<ringlink::LinkId> ids;
-    {
-      std::lock_guard lock(mutex_);
-      auto& members = rooms_[*room];
-      members.push_back(link.id());
-      ids = members;
+    // On the link's own thread: done at once (or refused by a cap).
+    if (server_->subscribe(link.id(), *room) != ringlink::SubscribeResult::subscribed) {
+      link.close(ringlink::close_code::try_again_later, "rooms full");
+      return;
     }
-    announce(ids, "* " + std::to_string(ids.size()) + " in " + *room);
+    announce(*room);
   }
 
   void on_message(ringlink::Link& link, std::span<std::byte> payload, ringlink::Opcode op) override {
@@ -145,44 +143,29 @@ class Chat : public ringlink::Handler {
       link.close(ringlink::close_code::message_too_big, "message too long");
       return;
     }
-    const auto ids = members_of(*static_cast<std::string*>(link.user_data()));
-    // Framed once, into one shared buffer; a link whose queue is full skips
-    // the message (policy reject): a chat favours the others over a laggard.
-    (void)server_->broadcast(ids, payload, ringlink::Opcode::text);
+    // A link whose queue is full skips the message (policy reject): a chat
+    // favours the others over a laggard.
+    (void)server_->publish(*static_cast<std::string*>(link.user_data()), payload, ringlink::Opcode::text);
   }
 
   void on_close(ringlink::Link& link, std::uint16_t, std::string_view) override {
     auto* room = static_cast<std::string*>(link.user_data());
     if (room == nullptr) return;
-    std::vector<ringlink::LinkId> ids;
-    {
-      std::lock_guard lock(mutex_);
-      auto it = rooms_.find(*room);
-      if (it != rooms_.end()) {
-        std::erase(it->second, link.id());
-        ids = it->second;
-        if (ids.empty()) rooms_.erase(it);
-      }
-    }
-    if (!ids.empty()) announce(ids, "* " + std::to_string(ids.size()) + " in " + *room);
+    announce(*room);   // the link has left the room already
     delete room;
     link.user_data() = nullptr;
   }
 
  private:
-  std::vector<ringlink::LinkId> members_of(const std::string& room) {
-    std::lock_guard lock(mutex_);
-    auto it = rooms_.find(room);
-    return it == rooms_.end() ? std::vector<ringlink::LinkId>{} : it->second;
-  }
-  void announce(const std::vector<ringlink::LinkId>& ids, const std::string& note) {
-    (void)server_->broadcast(ids, std::as_bytes(std::span(note.data(), note.size())), ringlink::Opcode::text);
+  void announce(const std::string& room) {
+    const std::uint64_t n = server_->topic_stats(room).subscribers;
+    if (n == 0) return;
+    const std::string note = "* " + std::to_string(n) + " in " + room;
+    (void)server_->publish_local(room, std::as_bytes(std::span(note.data(), note.size())), ringlink::Opcode::text);
   }
 
   static thread_local std::string pending_room;  // on_upgrade -> on_open, per reactor thread
   ringlink::Server* server_ = nullptr;
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::vector<ringlink::LinkId>> rooms_;
 };
 
 thread_local std::string Chat::pending_room;
@@ -201,15 +184,18 @@ int main(int argc, char** argv) {
   cfg.port = static_cast<std::uint16_t>(argc > 1 ? std::atoi(argv[1]) : 8080);
   cfg.metrics_endpoint = true;
   cfg.ping_interval_ms = 30'000;  // browsers answer pings; a vanished tab is noticed
-  if (argc > 3) {                 // the page picks wss:// when it was loaded over https://
-    cfg.tls.cert_file = argv[2];
-    cfg.tls.key_file = argv[3];
-    cfg.tls.port = static_cast<std::uint16_t>(argc > 4 ? std::atoi(argv[4]) : 8443);
+  int arg = 2;
+  if (argc > arg && std::strstr(argv[arg], "://") != nullptr) cfg.broker = argv[arg++];
+  if (argc > arg + 1) {           // the page picks wss:// when it was loaded over https://
+    cfg.tls.cert_file = argv[arg];
+    cfg.tls.key_file = argv[arg + 1];
+    cfg.tls.port = static_cast<std::uint16_t>(argc > arg + 2 ? std::atoi(argv[arg + 2]) : 8443);
   }
   ringlink::Server server{cfg, chat};
   chat.set_server(&server);
   if (int err = server.start(); err < 0) {
-    std::fprintf(stderr, "chat: cannot listen on port %u: %s\n", cfg.port, std::strerror(-err));
+    std::fprintf(stderr, "chat: cannot start on port %u%s%s: %s\n", cfg.port, cfg.broker.empty() ? "" : " with ",
+                 cfg.broker.c_str(), std::strerror(-err));
     return 1;
   }
   std::printf("chat: http://127.0.0.1:%u/\n", server.port());

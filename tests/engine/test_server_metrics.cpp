@@ -44,7 +44,20 @@ TEST(Server, MetricsEndpointSpeaksPrometheus) {
   std::istringstream in(body);
   std::string line;
   int samples = 0;
-  // name{reactor="N"[,label="value"]} number
+  // name{reactor="N"[,label="value"]} number, or (the server's own series,
+  // such as the topic table's) name number
+  std::map<std::string, double> server_wide;
+  auto parse_server_wide = [&](const std::string& l) {
+    const std::size_t sp = l.find(' ');
+    if (sp == std::string::npos || l.find('{') != std::string::npos) return false;
+    const std::string name = l.substr(0, sp);
+    if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos) return false;
+    char* end = nullptr;
+    const double v = std::strtod(l.c_str() + sp + 1, &end);
+    if (end == l.c_str() + sp + 1 || *end != '\0') return false;
+    server_wide[name] = v;
+    return true;
+  };
   auto parse_sample = [](const std::string& l, std::string& name, unsigned& reactor, bool& extra, double& value) {
     const std::size_t brace = l.find("{reactor=\"");
     const std::size_t close = l.find("} ");
@@ -68,6 +81,10 @@ TEST(Server, MetricsEndpointSpeaksPrometheus) {
       continue;
     }
     if (line.rfind("# HELP ", 0) == 0) continue;
+    if (parse_server_wide(line)) {
+      EXPECT_TRUE(type_of.count(line.substr(0, line.find(' ')))) << "no TYPE for " << line;
+      continue;
+    }
     std::string name;
     unsigned reactor = 0;
     bool labelled = false;
@@ -90,6 +107,9 @@ TEST(Server, MetricsEndpointSpeaksPrometheus) {
   EXPECT_EQ(total["ringlink_messages_in_total"], 1.0);
   EXPECT_GE(total["ringlink_loop_wakeups_total"], 1.0);
   EXPECT_EQ(total["ringlink_loop_turn_seconds_count"] > 0, true);
+  EXPECT_EQ(type_of["ringlink_topics"], "gauge");
+  EXPECT_EQ(server_wide.count("ringlink_topics"), 1u);
+  EXPECT_EQ(server_wide["ringlink_topics"], 0.0);
   s.stop(500ms);
 }
 

@@ -8,6 +8,9 @@
 // slow (U us per message for the first S seconds after a worker's first
 // message): the slow-consumer benchmark. --slow-path P slows only the links
 // upgraded on path P, so other links show what the slow ones cost them.
+//
+// --pubsub makes it a fan-out server (tools/echo/pubsub.hpp: ?sub=, SUB,
+// UNSUB, PUB); --broker URL joins it to the other nodes on that broker.
 #include <signal.h>
 #include <unistd.h>
 
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "engine/server.hpp"
+#include "tools/echo/pubsub.hpp"
 
 namespace {
 
@@ -45,6 +49,10 @@ struct Options {
   ringlink::InboundPolicy inbound_policy = ringlink::InboundPolicy::pause;
   std::string tls_cert, tls_key;        // set: wss://
   int tls_port = -1;                    // -1: TLS (when set) on --port only
+  bool pubsub = false;
+  std::string broker;                   // redis://host:port or nats://host:port
+  std::string broker_prefix = "ringlink";
+  bool metrics_endpoint = false;
 };
 
 void usage() {
@@ -53,6 +61,7 @@ void usage() {
                "                     [--broadcast] [--idle-timeout MS] [--ping-interval MS]\n"
                "                     [--port-file FILE] [--workers N] [--business-delay-us U]\n"
                "                     [--slow-for S] [--slow-path PATH] [--inbound-policy pause|drop|close]\n"
+               "                     [--pubsub] [--broker URL] [--broker-prefix P] [--metrics]\n"
                "  --port 0 picks a free port; --port-file writes the port chosen.\n"
                "  --workers N: echo from N worker threads fed by the engine's hand-off rings.\n"
                "  --business-delay-us U: a worker spends U us per message (implies --workers 1)\n"
@@ -61,6 +70,9 @@ void usage() {
                "  --inbound-policy: what a full hand-off ring does (default pause: lossless).\n"
                "  --tls-cert FILE --tls-key FILE: serve wss:// on --port; with --tls-port N,\n"
                "    ws:// stays on --port and wss:// is on N. SIGHUP reloads the two files.\n"
+               "  --pubsub: a fan-out server: /?sub=t1,t2, text SUB <t> / UNSUB <t>, PUB <t> <payload>;\n"
+               "    anything else is echoed. --broker redis://H:P or nats://H:P: across nodes\n"
+               "    (channel <prefix>:<topic>, prefix 'ringlink'). --metrics serves GET /metrics.\n"
                "  SIGUSR1 prints metrics; SIGINT/SIGTERM stop gracefully.\n");
 }
 
@@ -71,6 +83,14 @@ bool parse(int argc, char** argv, Options& o) {
     const char* v = nullptr;
     if (a == "--broadcast") {
       o.broadcast = true;
+    } else if (a == "--pubsub") {
+      o.pubsub = true;
+    } else if (a == "--metrics") {
+      o.metrics_endpoint = true;
+    } else if (a == "--broker" && (v = value())) {
+      o.broker = v;
+    } else if (a == "--broker-prefix" && (v = value())) {
+      o.broker_prefix = v;
     } else if (a == "--help" || a == "-h") {
       usage();
       std::exit(0);
@@ -135,6 +155,7 @@ class EchoHandler : public ringlink::Handler {
  public:
   EchoHandler(const Options& o)
       : broadcast_(o.broadcast),
+        pubsub_(o.pubsub),
         max_message_(o.max_message),
         delay_(o.business_delay_us),
         slow_for_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -149,10 +170,25 @@ class EchoHandler : public ringlink::Handler {
 
   ringlink::UpgradeDecision on_upgrade(const ringlink::UpgradeRequestParser& req) override {
     upgrading_slow_ = slow_path_.empty() || req.path() == slow_path_;
+    if (pubsub_) {
+      upgrading_topics_.clear();
+      if (!echo_pubsub::topics_from_target(req.target(), upgrading_topics_))
+        return ringlink::UpgradeDecision::refuse(400, "bad topic in ?sub=\n");
+    }
     return ringlink::UpgradeDecision::accept();
   }
 
   void on_open(ringlink::Link& link) override {
+    if (pubsub_) {
+      std::string_view reason;
+      for (const std::string& t : upgrading_topics_) {
+        if (!echo_pubsub::subscribe(*server_, link.id(), t, reason)) {
+          link.close(ringlink::close_code::policy_violation, reason);
+          return;
+        }
+      }
+      upgrading_topics_.clear();
+    }
     if (slow_path_.empty() || !upgrading_slow_) return;
     std::lock_guard<std::mutex> lock(slow_mutex_);
     slow_links_.insert(link.id());
@@ -166,6 +202,18 @@ class EchoHandler : public ringlink::Handler {
     if (broadcast_) {
       server_->broadcast_all(payload, op);
       return;
+    }
+    if (pubsub_) {
+      std::string_view reason;
+      switch (echo_pubsub::handle(*server_, link, payload, op, reason)) {
+        case echo_pubsub::Verdict::handled:
+          return;
+        case echo_pubsub::Verdict::refused:
+          link.close(ringlink::close_code::policy_violation, reason);
+          return;
+        case echo_pubsub::Verdict::not_command:
+          break;
+      }
     }
     auto* waiting = static_cast<Waiting*>(link.user_data());
     if (waiting == nullptr && link.send(payload, op) != ringlink::SendResult::backpressured) return;
@@ -250,6 +298,7 @@ class EchoHandler : public ringlink::Handler {
   }
 
   bool broadcast_;
+  bool pubsub_;
   std::size_t max_message_;
   std::chrono::microseconds delay_;
   Clock::duration slow_for_;
@@ -259,12 +308,14 @@ class EchoHandler : public ringlink::Handler {
   std::mutex slow_mutex_;
   std::unordered_set<ringlink::LinkId> slow_links_;
   static thread_local bool upgrading_slow_;
+  static thread_local std::vector<std::string> upgrading_topics_;   // ?sub= of the link being opened
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> send_retries_{0};
   ringlink::Server* server_ = nullptr;
 };
 
 thread_local bool EchoHandler::upgrading_slow_ = false;
+thread_local std::vector<std::string> EchoHandler::upgrading_topics_;
 
 std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal.store(sig); }
@@ -318,6 +369,9 @@ int main(int argc, char** argv) {
       cfg.listen_plain = false;
     }
   }
+  cfg.broker = o.broker;
+  cfg.broker_prefix = o.broker_prefix;
+  cfg.metrics_endpoint = o.metrics_endpoint;
   if (o.workers > 0) {
     cfg.inbound_mode = ringlink::InboundMode::workers;
     cfg.workers = o.workers;
@@ -336,7 +390,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (int err = server.start(); err < 0) {
-    std::fprintf(stderr, "ringlink-echo: cannot listen on %s:%u: %s\n", o.host.c_str(), o.port, std::strerror(-err));
+    std::fprintf(stderr, "ringlink-echo: cannot start on %s:%u%s%s: %s\n", o.host.c_str(), o.port,
+                 o.broker.empty() ? "" : " with broker ", o.broker.c_str(), std::strerror(-err));
     return 1;
   }
   if (cfg.listen_plain) std::fprintf(stderr, "ringlink-echo: listening on ws://%s:%u/", o.host.c_str(), server.port());
@@ -344,7 +399,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%sringlink-echo: listening on wss://%s:%u/", cfg.listen_plain ? "\n" : "", o.host.c_str(),
                  server.tls_port());
   std::fprintf(stderr, " with %zu reactors on %s%s", server.reactor_count(), server.reactor(0).backend_name(),
-               o.broadcast ? " (broadcast)" : "");
+               o.broadcast ? " (broadcast)" : o.pubsub ? " (pubsub)" : "");
+  if (!o.broker.empty()) std::fprintf(stderr, ", broker %s", o.broker.c_str());
   if (o.workers > 0)
     std::fprintf(stderr, ", %u workers (business delay %u us for %g s%s%s)", o.workers, o.business_delay_us,
                  o.slow_for_s, o.slow_path.empty() ? "" : " on ", o.slow_path.c_str());
