@@ -107,7 +107,7 @@ test-tsan:
 	  TEST_ARGS="$(TSAN_SUITES)"
 
 FUZZ_BUILD = build/fuzz
-FUZZ_TARGETS = fuzz_handshake fuzz_frame_decoder fuzz_differential fuzz_session fuzz_link
+FUZZ_TARGETS = fuzz_handshake fuzz_frame_decoder fuzz_differential fuzz_session fuzz_link fuzz_deflate_negotiation
 fuzz: deps
 	[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true -Dwerror=$(WERROR) \
 	  --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
