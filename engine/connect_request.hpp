@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/socket.hpp"
+#include "protocol/deflate_negotiation.hpp"
 
 namespace ringlink {
 
@@ -22,6 +23,12 @@ struct ConnectRequest {
   std::string origin;
   std::string protocols;          // Sec-WebSocket-Protocol offer, comma-separated
   void* user_data = nullptr;      // becomes Link::user_data()
+  // Offer permessage-deflate (with the meson feature `deflate`; ignored
+  // without it). A server that answers what was not offered fails the
+  // connection (on_connect_failed). The engine's DeflateConfig (threshold,
+  // mem_level, memory_budget) applies to the link as on a server link.
+  bool deflate = false;
+  DeflateClientOptions deflate_offer;
 };
 
 }  // namespace ringlink

@@ -38,6 +38,9 @@ class Link {
   LinkId id() const noexcept;
   LinkState state() const noexcept { return state_; }
   bool is_client() const noexcept { return (flags_ & f_client) != 0; }
+  // permessage-deflate was negotiated: messages of at least
+  // DeflateConfig::threshold bytes are sent compressed.
+  bool compressed() const noexcept { return (flags_ & f_deflate) != 0; }
 
   // Queues one message (a single frame; text must be valid UTF-8, the engine
   // does not check what it sends). Output is corked: the link's messages of
@@ -127,6 +130,7 @@ class Link {
     f_close_notified = 1 << 12, // on_close ran
     f_opened = 1 << 13,         // on_open ran
     f_hangup = 1 << 14,         // the peer's FIN (or an error) is waiting behind the data
+    f_deflate = 1 << 15,        // permessage-deflate in use (aux_->deflate holds its state)
   };
   // Why reading is paused (any bit set: not reading).
   enum Pause : std::uint8_t {

@@ -91,6 +91,19 @@ struct ReactorMetrics {
   Counter out_of_memory;
   Counter write_calls;           // gather writes issued (sendmsg, or a send SQE)
   Counter partial_writes;        // writes the kernel took only in part         // allocations refused; each ended (or shortened) one link only
+  // permessage-deflate
+  Counter deflate_links;           // Links with permessage-deflate in use.
+  Counter deflate_context_bytes;   // Bytes of zlib contexts this reactor holds (dedicated and shared).
+  Counter deflate_contexts;        // zlib contexts this reactor holds (dedicated and shared).
+  Counter deflate_shared_fallbacks;// Links given no context takeover because the memory budget was spent.
+  Counter deflate_in_wire_bytes;   // Compressed payload bytes received.
+  Counter deflate_in_plain_bytes;  // Those bytes once inflated.
+  Counter deflate_out_plain_bytes; // Payload bytes compressed for sending.
+  Counter deflate_out_wire_bytes;  // Those bytes once deflated.
+  Counter deflate_calls;           // Messages deflated (one per broadcast shared by many links).
+  Counter deflate_rsv1_errors;     // Links failed 1002: RSV1 without the extension, on a control frame or continuation.
+  Counter deflate_corrupt;         // Links failed 1007: bad deflate data or a missing tail.
+  Counter deflate_too_big;         // Links failed 1009: a message inflated past the size cap.
   std::array<Counter, close_reason_count> closes{};
   std::array<Counter, loop_turn_bounds_us.size()> loop_turn_us{};
   Counter loop_turn_us_sum;
@@ -120,6 +133,7 @@ struct MetricsSnapshot {
   std::uint64_t loop_wakeups = 0, accept_backoffs = 0, accept_calls = 0;
   std::uint64_t commands = 0, commands_rejected = 0, handler_exceptions = 0;
   std::uint64_t out_of_memory = 0, write_calls = 0, partial_writes = 0;
+  std::uint64_t deflate_links = 0, deflate_context_bytes = 0, deflate_contexts = 0, deflate_shared_fallbacks = 0, deflate_in_wire_bytes = 0, deflate_in_plain_bytes = 0, deflate_out_plain_bytes = 0, deflate_out_wire_bytes = 0, deflate_calls = 0, deflate_rsv1_errors = 0, deflate_corrupt = 0, deflate_too_big = 0;
   std::array<std::uint64_t, close_reason_count> closes{};
   std::array<std::uint64_t, loop_turn_bounds_us.size()> loop_turn_us{};
 

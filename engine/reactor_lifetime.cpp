@@ -47,6 +47,7 @@ void Reactor::free_link(Link& l) noexcept {
     l.sendq_ = nullptr;
   }
   if (l.aux_ != nullptr) {
+    end_deflate(l);
     if (l.aux_->ip && ip_limiter_ != nullptr) ip_limiter_->release(*l.aux_->ip);
     for (const LinkAux::Pending& p : l.aux_->pending) pool_->release(p.chunk);
     delete l.aux_;
@@ -221,6 +222,7 @@ Session* Reactor::session_of(Link& l) noexcept {
       l.session_ = new (std::nothrow) Session{role};
       if (l.session_ == nullptr) metrics_.out_of_memory.add();
     }
+    if (l.session_ != nullptr) l.session_->set_compression(l.has(Link::f_deflate));
   }
   return l.session_;
 }

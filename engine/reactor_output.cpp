@@ -21,6 +21,13 @@ SendResult Reactor::send_frame(Link& l, Opcode op, std::span<const std::byte> pa
   FrameHeader h;
   h.fin = true;
   h.opcode = static_cast<std::uint8_t>(op);
+  // permessage-deflate: data frames above the threshold, RSV1 set. A shared
+  // (broadcast) payload keeps its one encoding and goes uncompressed.
+  std::span<const std::byte> deflated;
+  if (!control && !shared && deflate_for(l, payload, deflated)) {
+    payload = deflated;
+    h.rsv = 0x4;
+  }
   h.payload_length = payload.size();
   std::array<std::byte, max_frame_header> hdr;
   std::size_t hl = 0;

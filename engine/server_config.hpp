@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/deflate_config.hpp"
 #include "engine/types.hpp"
 #include "protocol/frame.hpp"
 
@@ -80,6 +81,9 @@ struct ServerConfig {
   // same listener, before Handler::on_http sees the request. Anyone who can
   // reach the port can read it: listen on a private address, or leave it off.
   bool metrics_endpoint = false;
+  // permessage-deflate (RFC 7692): off unless deflate.enabled, and only
+  // where the meson feature `deflate` is built (engine/deflate_config.hpp).
+  DeflateConfig deflate;
 };
 
 }  // namespace ringlink

@@ -43,6 +43,7 @@ struct Options {
   double slow_for_s = 0;                // 0 with a delay: slow for the whole run
   std::string slow_path;                // empty: every link is slow
   ringlink::InboundPolicy inbound_policy = ringlink::InboundPolicy::pause;
+  ringlink::DeflateConfig deflate;      // --deflate turns it on
 };
 
 void usage() {
@@ -51,12 +52,18 @@ void usage() {
                "                     [--broadcast] [--idle-timeout MS] [--ping-interval MS]\n"
                "                     [--port-file FILE] [--workers N] [--business-delay-us U]\n"
                "                     [--slow-for S] [--slow-path PATH] [--inbound-policy pause|drop|close]\n"
+               "                     [--deflate] [--deflate-threshold BYTES] [--deflate-budget BYTES]\n"
+               "                     [--deflate-no-takeover]\n"
                "  --port 0 picks a free port; --port-file writes the port chosen.\n"
                "  --workers N: echo from N worker threads fed by the engine's hand-off rings.\n"
                "  --business-delay-us U: a worker spends U us per message (implies --workers 1)\n"
                "    during the first S seconds (--slow-for; default: always) after its first\n"
                "    message; --slow-path limits that to links upgraded on PATH.\n"
                "  --inbound-policy: what a full hand-off ring does (default pause: lossless).\n"
+               "  --deflate: answer permessage-deflate offers (when built with zlib); messages of\n"
+               "    at least --deflate-threshold bytes (default 64) go out compressed; past\n"
+               "    --deflate-budget bytes of zlib contexts (default 64 MiB) links share contexts;\n"
+               "    --deflate-no-takeover asks every link for no context takeover both ways.\n"
                "  SIGUSR1 prints metrics; SIGINT/SIGTERM stop gracefully.\n");
 }
 
@@ -67,6 +74,14 @@ bool parse(int argc, char** argv, Options& o) {
     const char* v = nullptr;
     if (a == "--broadcast") {
       o.broadcast = true;
+    } else if (a == "--deflate") {
+      o.deflate.enabled = true;
+    } else if (a == "--deflate-no-takeover") {
+      o.deflate.server_no_context_takeover = o.deflate.client_no_context_takeover = true;
+    } else if (a == "--deflate-threshold" && (v = value())) {
+      o.deflate.threshold = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
+    } else if (a == "--deflate-budget" && (v = value())) {
+      o.deflate.memory_budget = std::strtoull(v, nullptr, 10);
     } else if (a == "--help" || a == "-h") {
       usage();
       std::exit(0);
@@ -298,6 +313,10 @@ int main(int argc, char** argv) {
   cfg.reactors = o.reactors;
   cfg.idle_timeout_ms = o.idle_timeout_ms;
   cfg.ping_interval_ms = o.ping_interval_ms;
+  cfg.deflate = o.deflate;
+  if (o.deflate.enabled && !ringlink::config::deflate) {
+    std::fprintf(stderr, "ringlink-echo: --deflate ignored: built without zlib (meson -Ddeflate)\n");
+  }
   if (o.workers > 0) {
     cfg.inbound_mode = ringlink::InboundMode::workers;
     cfg.workers = o.workers;
