@@ -21,12 +21,15 @@ SendResult Reactor::send_frame(Link& l, Opcode op, std::span<const std::byte> pa
   FrameHeader h;
   h.fin = true;
   h.opcode = static_cast<std::uint8_t>(op);
-  // permessage-deflate: data frames above the threshold, RSV1 set. A shared
-  // (broadcast) payload keeps its one encoding and goes uncompressed.
+  // permessage-deflate: data frames above the threshold, RSV1 set. A
+  // broadcast payload (its frame header made once for every link) keeps its
+  // one encoding and goes uncompressed; a payload sent to one link through
+  // Server::send is compressed like any other.
   std::span<const std::byte> deflated;
-  if (!control && !shared && deflate_for(l, payload, deflated)) {
+  if (!control && !(shared && shared.frame_header_len() != 0) && deflate_for(l, payload, deflated)) {
     payload = deflated;
     h.rsv = 0x4;
+    shared.reset();  // the compressed copy is what leaves
   }
   h.payload_length = payload.size();
   std::array<std::byte, max_frame_header> hdr;

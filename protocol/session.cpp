@@ -223,11 +223,11 @@ SessionEvent Session::check_header(const FrameHeader& h) noexcept {
   if (!continuation && in_fragmented_) {
     return fail(close_code::protocol_error, reason::interleaved_data);
   }
+  if (!continuation) message_compressed_ = rsv1;
   // Decided on the declared length, before any of the payload is taken in.
-  if (h.payload_length > std::uint64_t{max_message_size_} - message_size_) {
+  if (h.payload_length > wire_limit() - message_size_) {
     return fail(close_code::message_too_big, reason::too_big);
   }
-  if (!continuation) message_compressed_ = rsv1;
   return {};
 }
 
@@ -288,14 +288,14 @@ bool Session::append(std::span<const std::byte> data, bool final_frame) noexcept
     if (!assembly_) return false;
   }
   Assembly& a = *assembly_;
-  // Never past the limit: size + data <= message_size_ <= max_message_size_.
+  // Never past the limit: size + data <= message_size_ <= wire_limit().
   const std::uint64_t needed = std::uint64_t{a.size} + data.size();
   if (needed > message_size_) return false;  // a decoder handing out more than declared
   if (needed > a.capacity) {
     std::uint64_t target = std::max<std::uint64_t>({needed, std::uint64_t{a.capacity} * 2, min_capacity});
     // In the last frame the final size is known: allocate exactly that.
     if (final_frame) target = std::min<std::uint64_t>(target, message_size_);
-    target = std::min<std::uint64_t>(target, max_message_size_);
+    target = std::min<std::uint64_t>(target, wire_limit());
     auto grown = std::unique_ptr<std::byte[]>(new (std::nothrow) std::byte[target]);
     if (!grown) return false;
     if (a.size != 0) std::memcpy(grown.get(), a.data.get(), a.size);

@@ -30,6 +30,7 @@
 // by max_message_size and released when it grew past a small size.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -147,6 +148,14 @@ class Session {
   SessionEvent fail(std::uint16_t code, const char* reason) noexcept;
   bool append(std::span<const std::byte> data, bool final_frame) noexcept;
   bool message_in_progress() const noexcept { return in_fragmented_ || message_size_ != 0; }
+  // The most wire bytes the current message may have. Compressed, a message
+  // whose inflated size is within max_message_size may be a little larger
+  // on the wire (deflate's stored blocks: 5 bytes per 64 KiB, plus a few);
+  // its inflated size is the caller's to cap.
+  std::uint64_t wire_limit() const noexcept {
+    const std::uint64_t m = max_message_size_;
+    return message_compressed_ ? std::min<std::uint64_t>(m + m / 4096 + 64, 0xFFFFFFFFu) : m;
+  }
 
   // Ordered for size: 40 bytes of native decoder + 24 here = 64.
   FrameDecoder decoder_{};

@@ -112,6 +112,7 @@ class EchoHandler : public ringlink::Handler {
 class EchoServer {
  public:
   explicit EchoServer(std::uint32_t ping_interval_ms = 0) : server_(make_config(ping_interval_ms), handler_) {}
+  explicit EchoServer(const ringlink::DeflateConfig& deflate) : server_(with_deflate(deflate), handler_) {}
   ~EchoServer() { server_.stop(std::chrono::seconds(2)); }
 
   int start() { return server_.start(); }
@@ -126,6 +127,11 @@ class EchoServer {
     cfg.port = 0;
     cfg.reactors = 2;
     cfg.ping_interval_ms = ping_interval_ms;
+    return cfg;
+  }
+  static ringlink::ServerConfig with_deflate(const ringlink::DeflateConfig& deflate) {
+    ringlink::ServerConfig cfg = make_config(0);
+    cfg.deflate = deflate;
     return cfg;
   }
 

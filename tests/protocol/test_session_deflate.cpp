@@ -142,3 +142,26 @@ TEST(SessionDeflate, FailMessageClosesTheSession) {
 
 }  // namespace
 }  // namespace ringlink
+
+namespace ringlink {
+namespace {
+
+// A compressed message may be a little larger on the wire than the cap its
+// inflated form must fit (incompressible data); a plain one may not.
+TEST(SessionDeflate, CompressedMessagesGetSlackOnTheWire) {
+  Session s{Role::server, 100};
+  s.set_compression(true);
+  Bytes in = frame(0x2, std::string(110, 'c'), true, 4);
+  SessionEvent ev = first_event(s, in);
+  ASSERT_EQ(ev.kind, SessionEventKind::message);
+  EXPECT_EQ(ev.payload.size(), 110u);
+  Session plain{Role::server, 100};
+  plain.set_compression(true);
+  Bytes big = frame(0x2, std::string(101, 'c'));
+  ev = first_event(plain, big);
+  EXPECT_EQ(ev.kind, SessionEventKind::fail);
+  EXPECT_EQ(ev.code, close_code::message_too_big);
+}
+
+}  // namespace
+}  // namespace ringlink

@@ -45,11 +45,22 @@ func binaryOf(n int, seed int64) []byte {
 	return b
 }
 
+// -compress: offer permessage-deflate (gorilla supports only no context
+// takeover) and fail unless the server agrees.
+var compress = flag.Bool("compress", false, "offer permessage-deflate and require it")
+
 func dial(url string) (*websocket.Conn, error) {
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	c, _, err := d.Dial(url, nil)
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, EnableCompression: *compress}
+	c, resp, err := d.Dial(url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
+	}
+	if *compress {
+		if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(ext, "permessage-deflate") {
+			c.Close()
+			return nil, fmt.Errorf("permessage-deflate not agreed: %q", ext)
+		}
+		c.EnableWriteCompression(true)
 	}
 	return c, nil
 }
