@@ -219,6 +219,10 @@ class Reactor {
   // Compresses a data payload for `link` when it should be: true with
   // `out` set to the compressed bytes (send with RSV1).
   bool deflate_for(Link& link, std::span<const std::byte> payload, std::span<const std::byte>& out) noexcept;
+  // A broadcast payload compressed once for links without context takeover
+  // at this window: the frame (RSV1 set) with its header stored. Empty when
+  // out of memory (the links then get the plain frame).
+  PayloadRef deflate_shared(std::span<const std::byte> payload, Opcode op, std::uint8_t bits) noexcept;
   Deflater* shared_deflater(std::uint8_t bits) noexcept;
   Inflater* shared_inflater(std::uint8_t bits) noexcept;
   void end_deflate(Link& link) noexcept;

@@ -7,6 +7,7 @@
 
 #include "engine/log.hpp"
 #include "engine/reactor_internal.hpp"
+#include "protocol/codec.hpp"
 #include "protocol/http_parse.hpp"
 #include "protocol/utf8.hpp"
 
@@ -231,6 +232,31 @@ bool Reactor::deflate_for(Link& l, std::span<const std::byte> payload, std::span
     metrics_.deflate_out_wire_bytes.add(deflate_out_.size());
     out = deflate_out_.view();
     return true;
+  }
+}
+
+PayloadRef Reactor::deflate_shared(std::span<const std::byte> payload, Opcode op, std::uint8_t bits) noexcept {
+  if constexpr (!config::deflate) {
+    return {};
+  } else {
+    Deflater* def = shared_deflater(bits);
+    if (def == nullptr) return {};
+    deflate_out_.shrink(keep_scratch);
+    const bool ok = def->deflate_message(payload, deflate_out_);
+    def->reset();
+    if (!ok) return {};
+    PayloadRef p = PayloadRef::copy_of(deflate_out_.view());
+    if (!p) return {};
+    FrameHeader h;
+    h.opcode = static_cast<std::uint8_t>(op);
+    h.rsv = 0x4;
+    h.payload_length = p.size();
+    FrameEncoder enc;
+    p.frame_header_len() = static_cast<std::uint8_t>(enc.encode_header(p.frame_header_storage(), h));
+    metrics_.deflate_calls.add();
+    metrics_.deflate_out_plain_bytes.add(payload.size());
+    metrics_.deflate_out_wire_bytes.add(p.size());
+    return p;
   }
 }
 

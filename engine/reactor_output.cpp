@@ -26,7 +26,13 @@ SendResult Reactor::send_frame(Link& l, Opcode op, std::span<const std::byte> pa
   // one encoding and goes uncompressed; a payload sent to one link through
   // Server::send is compressed like any other.
   std::span<const std::byte> deflated;
-  if (!control && !(shared && shared.frame_header_len() != 0) && deflate_for(l, payload, deflated)) {
+  const bool shared_frame = shared && shared.frame_header_len() != 0;
+  if (shared_frame && (std::to_integer<unsigned>(shared.frame_header()[0]) & 0x40) != 0) {
+    // Compressed once for many (Reactor::broadcast): RSV1 on this frame too,
+    // should a client link have to rebuild the header to mask it.
+    h.rsv = 0x4;
+    payload = shared.bytes();
+  } else if (!control && !shared_frame && deflate_for(l, payload, deflated)) {
     payload = deflated;
     h.rsv = 0x4;
     shared.reset();  // the compressed copy is what leaves

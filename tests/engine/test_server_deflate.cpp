@@ -5,7 +5,10 @@
 // it does not belong (1002), the shared fallback past the memory budget.
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/link_deflate.hpp"
 #include "protocol/deflate_codec.hpp"
@@ -226,6 +229,60 @@ TEST(ServerDeflate, PastTheBudgetLinksShareContexts) {
     EXPECT_EQ(plain.size(), 300u);
   }
   EXPECT_EQ(s.snapshot().deflate_shared_fallbacks, 1u);
+  s.stop(500ms);
+}
+
+// A broadcast is compressed once for every link without context takeover
+// (one reactor, one window): they all get the same bytes with RSV1. Links
+// with context takeover compress it each in their own context, a link
+// without the extension gets it plain.
+TEST(ServerDeflate, BroadcastCompressesOnceForSharedLinks) {
+  if (!config::deflate) GTEST_SKIP() << "built without zlib";
+  EchoHandler h;
+  Server s(deflate_config(), h);
+  ASSERT_EQ(s.start(), 0);
+  constexpr int shared_links = 20;
+  std::vector<std::unique_ptr<WireConn>> shared, own;
+  for (int i = 0; i < shared_links; ++i) {
+    shared.push_back(std::make_unique<WireConn>());
+    ASSERT_EQ(shared.back()->open(s.port(), "/",
+                                  "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"),
+              101);
+  }
+  for (int i = 0; i < 2; ++i) {
+    own.push_back(std::make_unique<WireConn>());
+    ASSERT_EQ(own.back()->open(s.port(), "/", offer), 101);
+  }
+  WireConn plain;
+  ASSERT_EQ(plain.open(s.port()), 101);
+  ASSERT_TRUE(test::eventually([&] { return h.opened.load() == shared_links + 3; }));
+  std::string json = "[";
+  for (int i = 0; i < 40; ++i) json += R"({"id":)" + std::to_string(i) + R"(,"name":"ringlink","ok":true},)";
+  json += "{}]";
+  ASSERT_EQ(s.broadcast_all(std::as_bytes(std::span(json.data(), json.size())), Opcode::text), 1u);
+  std::optional<wire::Bytes> first;
+  for (auto& c : shared) {
+    auto f = c->read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->rsv, 0x4);
+    if (!first) first = f->payload;
+    EXPECT_EQ(f->payload, *first);  // the same frame, by reference
+    Inflater inf{15};
+    ByteBuffer out;
+    ASSERT_EQ(inf.inflate_message(as_bytes(f->payload), out, 1 << 20), InflateStatus::ok);
+    EXPECT_EQ(out.size(), json.size());
+  }
+  for (auto& c : own) {
+    auto f = c->read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->rsv, 0x4);
+  }
+  auto f = plain.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->rsv, 0);
+  EXPECT_EQ(f->text(), json);
+  // One deflate for the twenty, one for each link with its own context.
+  EXPECT_EQ(s.snapshot().deflate_calls, 3u);
   s.stop(500ms);
 }
 
