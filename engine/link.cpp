@@ -71,4 +71,9 @@ const char* to_string(SendResult r) noexcept {
   return "unknown";
 }
 
+const DeflateParams* Link::deflate_params() const noexcept {
+  if (!compressed() || aux_ == nullptr || !aux_->deflate) return nullptr;
+  return &aux_->deflate->params;
+}
+
 }  // namespace ringlink

@@ -31,6 +31,7 @@ class LinkTable;
 class SendQueue;
 struct LinkAux;
 class Session;
+struct DeflateParams;
 
 class Link {
  public:
@@ -41,6 +42,8 @@ class Link {
   // permessage-deflate was negotiated: messages of at least
   // DeflateConfig::threshold bytes are sent compressed.
   bool compressed() const noexcept { return (flags_ & f_deflate) != 0; }
+  // What was agreed for permessage-deflate; null when it is not in use.
+  const DeflateParams* deflate_params() const noexcept;
 
   // Queues one message (a single frame; text must be valid UTF-8, the engine
   // does not check what it sends). Output is corked: the link's messages of
