@@ -44,6 +44,7 @@ struct Options {
   std::string slow_path;                // empty: every link is slow
   ringlink::InboundPolicy inbound_policy = ringlink::InboundPolicy::pause;
   ringlink::DeflateConfig deflate;      // --deflate turns it on
+  bool metrics_endpoint = false;        // serve GET /metrics
 };
 
 void usage() {
@@ -53,7 +54,7 @@ void usage() {
                "                     [--port-file FILE] [--workers N] [--business-delay-us U]\n"
                "                     [--slow-for S] [--slow-path PATH] [--inbound-policy pause|drop|close]\n"
                "                     [--deflate] [--deflate-threshold BYTES] [--deflate-budget BYTES]\n"
-               "                     [--deflate-no-takeover]\n"
+               "                     [--deflate-no-takeover] [--metrics-endpoint]\n"
                "  --port 0 picks a free port; --port-file writes the port chosen.\n"
                "  --workers N: echo from N worker threads fed by the engine's hand-off rings.\n"
                "  --business-delay-us U: a worker spends U us per message (implies --workers 1)\n"
@@ -76,6 +77,8 @@ bool parse(int argc, char** argv, Options& o) {
       o.broadcast = true;
     } else if (a == "--deflate") {
       o.deflate.enabled = true;
+    } else if (a == "--metrics-endpoint") {
+      o.metrics_endpoint = true;
     } else if (a == "--deflate-no-takeover") {
       o.deflate.server_no_context_takeover = o.deflate.client_no_context_takeover = true;
     } else if (a == "--deflate-threshold" && (v = value())) {
@@ -314,6 +317,7 @@ int main(int argc, char** argv) {
   cfg.idle_timeout_ms = o.idle_timeout_ms;
   cfg.ping_interval_ms = o.ping_interval_ms;
   cfg.deflate = o.deflate;
+  cfg.metrics_endpoint = o.metrics_endpoint;
   if (o.deflate.enabled && !ringlink::config::deflate) {
     std::fprintf(stderr, "ringlink-echo: --deflate ignored: built without zlib (meson -Ddeflate)\n");
   }

@@ -4,7 +4,8 @@
 //   deflate_peer.js client URL TAKEOVER BITS   echo check against a ringlink server
 //   deflate_peer.js server TAKEOVER BITS       an echo server; prints "port N"
 //
-// TAKEOVER is "on" or "off" (no context takeover both ways when off), BITS
+// TAKEOVER is "on" or "off" (no context takeover both ways when off; "none"
+// for the server: no permessage-deflate, for comparisons), BITS
 // the window (9..15) asked for both directions. The client offers exactly
 // that, checks that it was agreed, echoes text and binary of 16 B to 1 MiB
 // and a fragmented message, closes 1000, and prints one line per problem
@@ -26,6 +27,7 @@ function loadWs() {
 const WebSocket = loadWs();
 
 function options(takeover, bits) {
+  if (takeover === 'none') return false;  // no permessage-deflate at all
   const off = takeover === 'off';
   return {
     serverNoContextTakeover: off,
@@ -97,7 +99,8 @@ function runClient(url, takeover, bits) {
 }
 
 function runServer(takeover, bits) {
-  const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, perMessageDeflate: options(takeover, bits), maxPayload: 0 });
+  const port = Number(process.env.PORT || 0);  // bench scripts choose it
+  const wss = new WebSocket.Server({ host: '127.0.0.1', port, perMessageDeflate: options(takeover, bits), maxPayload: 0 });
   wss.on('listening', () => console.log(`port ${wss.address().port}`));
   wss.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
@@ -106,7 +109,7 @@ function runServer(takeover, bits) {
   process.stdin.resume();
 }
 
-setTimeout(() => { console.log('timed out'); process.exit(1); }, 60000).unref();
+if (!process.env.NO_TIMEOUT) setTimeout(() => { console.log('timed out'); process.exit(1); }, 60000).unref();
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'client') runClient(args[0], args[1], Number(args[2]));
 else runServer(args[0], Number(args[1]));
