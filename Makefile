@@ -34,7 +34,7 @@ SETUP_OPTS = -Dframing=$(FRAMING) -Dio_backend=$(BACKEND) -Dallocator=$(ALLOCATO
 
 DEB_PACKAGES = g++ clang libclang-rt-14-dev meson ninja-build pkg-config \
   liburing-dev libwslay-dev libmimalloc-dev libgtest-dev libgmock-dev \
-  libbenchmark-dev nettle-dev python3 python3-websockets golang-go \
+  libbenchmark-dev nettle-dev zlib1g-dev python3 python3-websockets golang-go \
   golang-github-gorilla-websocket-dev libssl-dev openssl procps gnuplot-nox chromium chromium-driver nodejs \
   libhiredis-dev libnats-dev redis-server nats-server
 # Only `make bench` needs these: the reference servers it compares against.
@@ -108,7 +108,7 @@ test-tsan:
 	  TEST_ARGS="$(TSAN_SUITES)"
 
 FUZZ_BUILD = build/fuzz
-FUZZ_TARGETS = fuzz_handshake fuzz_frame_decoder fuzz_differential fuzz_session fuzz_link
+FUZZ_TARGETS = fuzz_handshake fuzz_frame_decoder fuzz_differential fuzz_session fuzz_link fuzz_deflate_negotiation fuzz_inflate
 fuzz: deps
 	[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true -Dwerror=$(WERROR) \
 	  --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \

@@ -12,6 +12,7 @@
 
 #include "engine/socket.hpp"
 #include "engine/tls_config.hpp"
+#include "protocol/deflate_negotiation.hpp"
 
 namespace ringlink {
 
@@ -27,6 +28,12 @@ struct ConnectRequest {
   // wss://: the TLS handshake comes before the upgrade. A failed one
   // reports on_connect_failed (Handler says which error).
   TlsClientConfig tls;
+  // Offer permessage-deflate (with the meson feature `deflate`; ignored
+  // without it). A server that answers what was not offered fails the
+  // connection (on_connect_failed). The engine's DeflateConfig (threshold,
+  // mem_level, memory_budget) applies to the link as on a server link.
+  bool deflate = false;
+  DeflateClientOptions deflate_offer;
 };
 
 }  // namespace ringlink

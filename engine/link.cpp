@@ -85,4 +85,11 @@ const char* to_string(SubscribeResult r) noexcept {
   return "unknown";
 }
 
+bool Link::compressed() const noexcept { return aux_ != nullptr && aux_->deflate != nullptr; }
+
+const DeflateParams* Link::deflate_params() const noexcept {
+  if (!compressed()) return nullptr;
+  return &aux_->deflate->params;
+}
+
 }  // namespace ringlink

@@ -31,6 +31,7 @@ class LinkTable;
 class SendQueue;
 struct LinkAux;
 class Session;
+struct DeflateParams;
 
 class Link {
  public:
@@ -38,6 +39,11 @@ class Link {
   LinkId id() const noexcept;
   LinkState state() const noexcept { return state_; }
   bool is_client() const noexcept { return (flags_ & f_client) != 0; }
+  // permessage-deflate was negotiated: messages of at least
+  // DeflateConfig::threshold bytes are sent compressed.
+  bool compressed() const noexcept;  // its LinkAux holds the deflate state: no flag bit left
+  // What was agreed for permessage-deflate; null when it is not in use.
+  const DeflateParams* deflate_params() const noexcept;
 
   // Queues one message (a single frame; text must be valid UTF-8, the engine
   // does not check what it sends). Output is corked: the link's messages of

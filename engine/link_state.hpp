@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/ip_limiter.hpp"
+#include "engine/link_deflate.hpp"
 #include "engine/token_bucket.hpp"
 #include "protocol/handshake_client.hpp"
 #include "protocol/handshake_server.hpp"
@@ -22,6 +23,7 @@ struct HandshakeState {
   std::optional<ClientKey> key;
   std::optional<UpgradeResponseParser> response;
   std::string offered_protocols;
+  std::optional<DeflateClientOptions> deflate_offer;  // client: what we offered
 };
 
 // Per-link inbound rate limit, allocated only when configured.
@@ -44,8 +46,9 @@ struct LinkAux {
     std::uint32_t offset, length;
   };
   std::vector<Pending> pending;
+  std::unique_ptr<LinkDeflate> deflate;  // permessage-deflate in use: for the link's life
   bool empty() const noexcept {
-    return !handshake && !rate && !app_timer_armed && close_text.empty() && !ip && pending.empty();
+    return !handshake && !rate && !app_timer_armed && close_text.empty() && !ip && pending.empty() && !deflate;
   }
 };
 

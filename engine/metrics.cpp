@@ -70,6 +70,18 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   topic_dropped += m.topic_dropped.get();
   topic_gaps += m.topic_gaps.get();
   topic_link_cap += m.topic_link_cap.get();
+  deflate_links += m.deflate_links.get();
+  deflate_context_bytes += m.deflate_context_bytes.get();
+  deflate_contexts += m.deflate_contexts.get();
+  deflate_shared_fallbacks += m.deflate_shared_fallbacks.get();
+  deflate_in_wire_bytes += m.deflate_in_wire_bytes.get();
+  deflate_in_plain_bytes += m.deflate_in_plain_bytes.get();
+  deflate_out_plain_bytes += m.deflate_out_plain_bytes.get();
+  deflate_out_wire_bytes += m.deflate_out_wire_bytes.get();
+  deflate_calls += m.deflate_calls.get();
+  deflate_rsv1_errors += m.deflate_rsv1_errors.get();
+  deflate_corrupt += m.deflate_corrupt.get();
+  deflate_too_big += m.deflate_too_big.get();
   for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += m.closes[i].get();
   for (std::size_t i = 0; i < loop_turn_us.size(); ++i) loop_turn_us[i] += m.loop_turn_us[i].get();
 }
@@ -147,6 +159,18 @@ constexpr Series kSeries[] = {
      &ReactorMetrics::topic_gaps},
     {"ringlink_topic_link_cap_total", "counter", "Subscribes refused: the link had max_topics_per_link topics.",
      &ReactorMetrics::topic_link_cap},
+    {"ringlink_deflate_links", "gauge", "Links with permessage-deflate in use.", &ReactorMetrics::deflate_links},
+    {"ringlink_deflate_context_bytes", "gauge", "Bytes of zlib contexts this reactor holds (dedicated and shared).", &ReactorMetrics::deflate_context_bytes},
+    {"ringlink_deflate_contexts", "gauge", "zlib contexts this reactor holds (dedicated and shared).", &ReactorMetrics::deflate_contexts},
+    {"ringlink_deflate_shared_fallbacks_total", "counter", "Links given no context takeover because the memory budget was spent.", &ReactorMetrics::deflate_shared_fallbacks},
+    {"ringlink_deflate_in_wire_bytes_total", "counter", "Compressed payload bytes received.", &ReactorMetrics::deflate_in_wire_bytes},
+    {"ringlink_deflate_in_plain_bytes_total", "counter", "Those bytes once inflated.", &ReactorMetrics::deflate_in_plain_bytes},
+    {"ringlink_deflate_out_plain_bytes_total", "counter", "Payload bytes compressed for sending.", &ReactorMetrics::deflate_out_plain_bytes},
+    {"ringlink_deflate_out_wire_bytes_total", "counter", "Those bytes once deflated.", &ReactorMetrics::deflate_out_wire_bytes},
+    {"ringlink_deflate_calls_total", "counter", "Messages deflated (one per broadcast shared by many links).", &ReactorMetrics::deflate_calls},
+    {"ringlink_deflate_rsv1_errors_total", "counter", "Links failed 1002: RSV1 without the extension, on a control frame or continuation.", &ReactorMetrics::deflate_rsv1_errors},
+    {"ringlink_deflate_corrupt_total", "counter", "Links failed 1007: bad deflate data or a missing tail.", &ReactorMetrics::deflate_corrupt},
+    {"ringlink_deflate_too_big_total", "counter", "Links failed 1009: a message inflated past the size cap.", &ReactorMetrics::deflate_too_big},
 };
 
 // TLS handshake failures, one series per reason.

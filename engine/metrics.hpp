@@ -113,6 +113,19 @@ struct ReactorMetrics {
   Counter topic_dropped;         // publications a subscriber lost (refused, dropped, ring full)
   Counter topic_gaps;            // on_topic_gap reports
   Counter topic_link_cap;        // subscribes refused: the link had max_topics_per_link
+  // permessage-deflate
+  Counter deflate_links;           // Links with permessage-deflate in use.
+  Counter deflate_context_bytes;   // Bytes of zlib contexts this reactor holds (dedicated and shared).
+  Counter deflate_contexts;        // zlib contexts this reactor holds (dedicated and shared).
+  Counter deflate_shared_fallbacks;// Links given no context takeover because the memory budget was spent.
+  Counter deflate_in_wire_bytes;   // Compressed payload bytes received.
+  Counter deflate_in_plain_bytes;  // Those bytes once inflated.
+  Counter deflate_out_plain_bytes; // Payload bytes compressed for sending.
+  Counter deflate_out_wire_bytes;  // Those bytes once deflated.
+  Counter deflate_calls;           // Messages deflated (one per broadcast shared by many links).
+  Counter deflate_rsv1_errors;     // Links failed 1002: RSV1 without the extension, on a control frame or continuation.
+  Counter deflate_corrupt;         // Links failed 1007: bad deflate data or a missing tail.
+  Counter deflate_too_big;         // Links failed 1009: a message inflated past the size cap.
   std::array<Counter, close_reason_count> closes{};
   std::array<Counter, loop_turn_bounds_us.size()> loop_turn_us{};
   Counter loop_turn_us_sum;
@@ -157,6 +170,7 @@ struct MetricsSnapshot {
   std::uint64_t tls_handshakes_pending = 0, tls_handshakes_queued = 0, tls_handshakes_shed = 0;
   std::array<std::uint64_t, tls_handshake_bounds_us.size()> tls_handshake_us{};
   std::uint64_t topic_delivered = 0, topic_dropped = 0, topic_gaps = 0, topic_link_cap = 0;
+  std::uint64_t deflate_links = 0, deflate_context_bytes = 0, deflate_contexts = 0, deflate_shared_fallbacks = 0, deflate_in_wire_bytes = 0, deflate_in_plain_bytes = 0, deflate_out_plain_bytes = 0, deflate_out_wire_bytes = 0, deflate_calls = 0, deflate_rsv1_errors = 0, deflate_corrupt = 0, deflate_too_big = 0;
   std::array<std::uint64_t, close_reason_count> closes{};
   std::array<std::uint64_t, loop_turn_bounds_us.size()> loop_turn_us{};
 

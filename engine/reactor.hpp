@@ -19,10 +19,12 @@
 //   reactor_commands.cpp  cross-thread commands, broadcast, stop
 //   reactor_tls.cpp       the TLS transport: ciphertext in, records sealed at the flush
 //   reactor_topics.cpp    topic members, publication fan-out, lost publications and gaps
+//   reactor_deflate.cpp   permessage-deflate: negotiation, inflating, deflating, shared contexts
 #pragma once
 
 #include <sys/uio.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -51,6 +53,9 @@
 #include "engine/timer_wheel.hpp"
 #include "engine/topic_members.hpp"
 #include "engine/topics.hpp"
+#include "protocol/deflate_codec.hpp"
+#include "protocol/deflate_negotiation.hpp"
+#include "protocol/handshake_client.hpp"
 #include "protocol/session.hpp"
 
 struct ssl_st;
@@ -232,6 +237,29 @@ class Reactor {
   void send_refusal_and_close(Link& link, std::uint16_t status, std::string_view body, CloseReason why) noexcept;
   bool send_upgrade_request(Link& link, const ConnectRequest& req) noexcept;
 
+  // permessage-deflate (reactor_deflate.cpp)
+  // Server: agrees on the first offer it can honour; writes the answer into
+  // `out` and returns its length (0: the extension is not in use).
+  std::size_t negotiate_deflate_for(Link& link, const UpgradeRequestParser& req, std::span<char> out) noexcept;
+  // Client: what to offer (budget permitting, with context takeover).
+  DeflateClientOptions deflate_offer_for(const ConnectRequest& req) const noexcept;
+  // Client: checks the 101's answer; false when the link must fail.
+  bool accept_deflate_answer(Link& link, const UpgradeResponseParser& resp, const DeflateClientOptions& offered) noexcept;
+  bool start_deflate(Link& link, const DeflateParams& agreed, bool client, std::size_t charged) noexcept;
+  // A compressed message: replaces ev's payload with the inflated bytes,
+  // or turns ev into the fail event (1007, 1009, 1011).
+  void inflate_event(Link& link, Session& session, SessionEvent& ev) noexcept;
+  // Compresses a data payload for `link` when it should be: true with
+  // `out` set to the compressed bytes (send with RSV1).
+  bool deflate_for(Link& link, std::span<const std::byte> payload, std::span<const std::byte>& out) noexcept;
+  // A broadcast payload compressed once for links without context takeover
+  // at this window: the frame (RSV1 set) with its header stored. Empty when
+  // out of memory (the links then get the plain frame).
+  PayloadRef deflate_shared(std::span<const std::byte> payload, Opcode op, std::uint8_t bits) noexcept;
+  Deflater* shared_deflater(std::uint8_t bits) noexcept;
+  Inflater* shared_inflater(std::uint8_t bits) noexcept;
+  void end_deflate(Link& link) noexcept;
+
   // output (reactor_output.cpp)
   SendResult send_frame(Link& link, Opcode op, std::span<const std::byte> payload, PayloadRef shared) noexcept;
   void send_close_frame(Link& link, std::uint16_t code, std::string_view reason) noexcept;
@@ -312,6 +340,12 @@ class Reactor {
   SendQueueCache queues_;
   std::vector<Session*> session_cache_;   // sessions of links at rest, reused
   std::vector<std::byte> mask_scratch_;   // client frames are masked here
+  ByteBuffer inflate_out_;                // the message being delivered, inflated
+  ByteBuffer deflate_out_;                // the message being sent, deflated
+  // Contexts of links without context takeover, by window bits: reset
+  // after each message, so any link of this reactor can use them.
+  std::array<std::unique_ptr<Deflater>, 16> shared_tx_;
+  std::array<std::unique_ptr<Inflater>, 16> shared_rx_;
   std::unique_ptr<IpLimiter> own_ip_limiter_;  // a reactor without a server
   IpLimiter* ip_limiter_ = nullptr;        // the server's, when max_links_per_ip is set
   Fd listen_fd_;

@@ -24,6 +24,13 @@ bool Reactor::process_frames(Link& l) noexcept {
       case SessionEventKind::need_more:
         return true;
       case SessionEventKind::message:
+        if (ev.compressed) {
+          inflate_event(l, *session, ev);
+          if (ev.kind == SessionEventKind::fail) {
+            on_protocol_fail(l, ev);
+            return false;
+          }
+        }
         metrics_.messages_in.add();
         metrics_.bytes_in.add(ev.payload.size());
         if (l.aux_ != nullptr && l.aux_->rate) {
@@ -43,6 +50,7 @@ bool Reactor::process_frames(Link& l) noexcept {
         on_peer_close(l, ev);
         return false;
       case SessionEventKind::fail:
+        if (ev.rsv1_misuse) metrics_.deflate_rsv1_errors.add();
         on_protocol_fail(l, ev);
         return false;
     }

@@ -49,6 +49,7 @@ void Reactor::free_link(Link& l) noexcept {
     l.sendq_ = nullptr;
   }
   if (l.aux_ != nullptr) {
+    end_deflate(l);
     if (l.aux_->ip && ip_limiter_ != nullptr) ip_limiter_->release(*l.aux_->ip);
     for (const LinkAux::Pending& p : l.aux_->pending) pool_->release(p.chunk);
     delete l.aux_;
@@ -228,6 +229,7 @@ Session* Reactor::session_of(Link& l) noexcept {
       l.session_ = new (std::nothrow) Session{role};
       if (l.session_ == nullptr) metrics_.out_of_memory.add();
     }
+    if (l.session_ != nullptr) l.session_->set_compression(l.compressed());
   }
   return l.session_;
 }

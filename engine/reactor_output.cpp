@@ -21,6 +21,22 @@ SendResult Reactor::send_frame(Link& l, Opcode op, std::span<const std::byte> pa
   FrameHeader h;
   h.fin = true;
   h.opcode = static_cast<std::uint8_t>(op);
+  // permessage-deflate: data frames above the threshold, RSV1 set. A
+  // broadcast payload (its frame header made once for every link) keeps its
+  // one encoding and goes uncompressed; a payload sent to one link through
+  // Server::send is compressed like any other.
+  std::span<const std::byte> deflated;
+  const bool shared_frame = shared && shared.frame_header_len() != 0;
+  if (shared_frame && (std::to_integer<unsigned>(shared.frame_header()[0]) & 0x40) != 0) {
+    // Compressed once for many (Reactor::broadcast): RSV1 on this frame too,
+    // should a client link have to rebuild the header to mask it.
+    h.rsv = 0x4;
+    payload = shared.bytes();
+  } else if (!control && !shared_frame && deflate_for(l, payload, deflated)) {
+    payload = deflated;
+    h.rsv = 0x4;
+    shared.reset();  // the compressed copy is what leaves
+  }
   h.payload_length = payload.size();
   std::array<std::byte, max_frame_header> hdr;
   std::size_t hl = 0;

@@ -57,8 +57,11 @@ bool Reactor::serve_upgrade(Link& l) noexcept {
     send_refusal_and_close(l, decision.status, decision.body, CloseReason::handshake_refused);
     return false;
   }
+  std::array<char, 128> ext;
+  const std::size_t ext_len = negotiate_deflate_for(l, req, ext);
   std::array<char, 1024> out;
-  const std::size_t n = write_accept_response(out, req.key(), decision.subprotocol);
+  const std::size_t n =
+      write_accept_response(out, req.key(), decision.subprotocol, std::string_view(ext.data(), ext_len));
   if (n == 0) {
     metrics_.links_refused.add();
     send_refusal_and_close(l, 500, {}, CloseReason::handshake_refused);
@@ -144,6 +147,10 @@ bool Reactor::verify_upgrade(Link& l) noexcept {
     abort_link(l, CloseReason::handshake_refused, status);
     return false;
   }
+  if (hs->deflate_offer && !accept_deflate_answer(l, *hs->response, *hs->deflate_offer)) {
+    abort_link(l, CloseReason::handshake_refused, close_code::mandatory_extension);
+    return false;
+  }
   const std::size_t head = hs->response->head_length();
   l.rstart_ += static_cast<std::uint32_t>(head);
   l.rlen_ -= static_cast<std::uint32_t>(head);
@@ -176,6 +183,17 @@ bool Reactor::send_upgrade_request(Link& l, const ConnectRequest& req) noexcept 
     spec.path = req.path;
     spec.origin = req.origin;
     spec.protocols = req.protocols;
+    std::string extensions;
+    if (config::deflate && req.deflate) {
+      hs->deflate_offer = deflate_offer_for(req);
+      std::array<char, 128> offer;
+      const std::size_t k = write_deflate_offer(offer, *hs->deflate_offer);
+      extensions = "Sec-WebSocket-Extensions: ";
+      extensions.append(offer.data(), k);
+      extensions += "\r\n";
+      spec.extra_headers = extensions;
+      hs->response->allow_extensions();
+    }
     n = write_upgrade_request(out, spec, *hs->key);
   } catch (const std::bad_alloc&) {
     return false;

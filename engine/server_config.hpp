@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/tls_config.hpp"
+#include "engine/deflate_config.hpp"
 #include "engine/types.hpp"
 #include "protocol/frame.hpp"
 
@@ -108,6 +109,9 @@ struct ServerConfig {
   std::string broker_prefix = "ringlink";
   std::uint32_t broker_max_queued = 65'536;     // publications waiting to be forwarded
   std::uint32_t broker_backoff_max_ms = 5'000;  // reconnect backoff cap (from 100 ms, doubling)
+  // permessage-deflate (RFC 7692): off unless deflate.enabled, and only
+  // where the meson feature `deflate` is built (engine/deflate_config.hpp).
+  DeflateConfig deflate;
 };
 
 }  // namespace ringlink

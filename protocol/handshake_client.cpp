@@ -196,8 +196,8 @@ ParseStatus UpgradeResponseParser::on_head_end() noexcept {
     }
   }
   if (accepts != 1 || !accept_matches) return fail(ClientHandshakeError::bad_accept);
-  // No extension is ever offered, so any here was not asked for.
-  if (extensions != 0) return fail(ClientHandshakeError::unexpected_extension);
+  // Without an offer, any extension here was not asked for.
+  if (extensions != 0 && !extensions_offered_) return fail(ClientHandshakeError::unexpected_extension);
   if (protocols > 1) return fail(ClientHandshakeError::unexpected_protocol);
   if (protocols == 1) {
     // The server picks one of ours, verbatim; an empty value or a list is

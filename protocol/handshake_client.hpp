@@ -59,7 +59,7 @@ enum class ClientHandshakeError : std::uint8_t {
   bad_connection,     // Connection lacks "upgrade"
   bad_accept,         // Sec-WebSocket-Accept missing or wrong
   unexpected_protocol,  // a subprotocol we did not offer
-  unexpected_extension, // any extension (none are offered)
+  unexpected_extension, // any extension, unless allow_extensions() was called
 };
 
 const char* to_string(ClientHandshakeError e) noexcept;
@@ -71,6 +71,11 @@ class UpgradeResponseParser {
   explicit UpgradeResponseParser(const ClientKey& key, std::string_view offered_protocols = {},
                                  std::size_t max_header_bytes = config::max_header_bytes,
                                  std::size_t max_headers = config::max_headers) noexcept;
+
+  // The request offered extensions (permessage-deflate): the response's
+  // Sec-WebSocket-Extensions fields are left to the caller to check (see
+  // DeflateAnswerChecker) instead of failing the handshake. Call before parse().
+  void allow_extensions() noexcept { extensions_offered_ = true; }
 
   // Same calling convention as UpgradeRequestParser::parse.
   ParseStatus parse(std::string_view data) noexcept;
@@ -109,6 +114,7 @@ class UpgradeResponseParser {
   std::uint16_t status_ = 0;
   ClientHandshakeError error_ = ClientHandshakeError::none;
   std::string_view protocol_;
+  bool extensions_offered_ = false;
 };
 
 }  // namespace ringlink

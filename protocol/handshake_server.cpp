@@ -175,8 +175,9 @@ bool UpgradeRequestParser::header_has_token(std::string_view name,
 }
 
 std::size_t write_accept_response(std::span<char> out, std::string_view key,
-                                  std::string_view subprotocol) noexcept {
+                                  std::string_view subprotocol, std::string_view extensions) noexcept {
   if (!subprotocol.empty() && !http::is_token(subprotocol)) return 0;
+  if (!http::all_of_class(extensions, http::field_vchar_bit)) return 0;
   const std::array<char, 28> accept = compute_accept_key(key);
   http::SpanWriter w{out};
   w.put(
@@ -189,6 +190,11 @@ std::size_t write_accept_response(std::span<char> out, std::string_view key,
   if (!subprotocol.empty()) {
     w.put("Sec-WebSocket-Protocol: ");
     w.put(subprotocol);
+    w.put("\r\n");
+  }
+  if (!extensions.empty()) {
+    w.put("Sec-WebSocket-Extensions: ");
+    w.put(extensions);
     w.put("\r\n");
   }
   w.put("\r\n");

@@ -133,10 +133,13 @@ std::array<char, 28> compute_accept_key(std::string_view key) noexcept;
 
 // Writes "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection and
 // Sec-WebSocket-Accept (and Sec-WebSocket-Protocol when subprotocol is not
-// empty). Returns the length, or 0 when `out` is too small or subprotocol is
-// not a token (it would inject header bytes).
+// empty), and Sec-WebSocket-Extensions when extensions is not empty (e.g.
+// write_deflate_response's answer). Returns the length, or 0 when `out` is
+// too small, subprotocol is not a token or extensions holds a CR, LF or
+// other control byte (either would inject header bytes).
 std::size_t write_accept_response(std::span<char> out, std::string_view key,
-                                  std::string_view subprotocol = {}) noexcept;
+                                  std::string_view subprotocol = {},
+                                  std::string_view extensions = {}) noexcept;
 
 // append_http_response's bytes, `body` as text/plain, without allocating.
 // Returns the length, or 0 when `out` is too small or status is not 300..599.

@@ -24,6 +24,9 @@ constexpr std::uint32_t min_capacity = 512;
 // Reasons sent with a fail event (constant strings, never built at run time).
 namespace reason {
 constexpr const char* reserved_bits = "reserved bits set without an extension";
+constexpr const char* rsv1_without_deflate = "RSV1 set without permessage-deflate";
+constexpr const char* rsv1_on_control = "RSV1 set on a control frame";
+constexpr const char* rsv1_on_continuation = "RSV1 set on a continuation frame";
 constexpr const char* unknown_opcode = "unknown opcode";
 constexpr const char* unmasked = "client frame not masked";
 constexpr const char* masked = "server frame masked";
@@ -98,6 +101,8 @@ Session::Session(Role role, std::size_t max_message_size) noexcept
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
+
+SessionEvent Session::fail_message(std::uint16_t code, const char* why) noexcept { return fail(code, why); }
 
 bool Session::start_close() noexcept {
   if (state_ != SessionState::open) return false;
@@ -181,10 +186,24 @@ SessionEvent Session::feed(std::span<std::byte> in, std::size_t hold_limit) {
 }
 
 SessionEvent Session::check_header(const FrameHeader& h) noexcept {
-  if (h.rsv != 0) return fail(close_code::protocol_error, reason::reserved_bits);
+  if ((h.rsv & 0x3) != 0) return fail(close_code::protocol_error, reason::reserved_bits);
   if (!is_known_opcode(h.opcode)) return fail(close_code::protocol_error, reason::unknown_opcode);
   if (role_ == Role::server && !h.masked) return fail(close_code::protocol_error, reason::unmasked);
   if (role_ == Role::client && h.masked) return fail(close_code::protocol_error, reason::masked);
+  const bool rsv1 = (h.rsv & 0x4) != 0;
+  if (rsv1) {
+    // RFC 7692 section 6: RSV1 marks the first frame of a compressed
+    // message, and only when the extension is in use.
+    const char* why = !compression_ ? reason::rsv1_without_deflate
+                      : is_control(h.opcode) ? reason::rsv1_on_control
+                      : h.opcode == static_cast<std::uint8_t>(Opcode::continuation) ? reason::rsv1_on_continuation
+                      : nullptr;
+    if (why != nullptr) {
+      SessionEvent ev = fail(close_code::protocol_error, why);
+      ev.rsv1_misuse = true;
+      return ev;
+    }
+  }
   if (is_control(h.opcode)) {
     // The decoder normally reports these two itself; kept so that the rule
     // holds whatever the codec.
@@ -204,8 +223,9 @@ SessionEvent Session::check_header(const FrameHeader& h) noexcept {
   if (!continuation && in_fragmented_) {
     return fail(close_code::protocol_error, reason::interleaved_data);
   }
+  if (!continuation) message_compressed_ = rsv1;
   // Decided on the declared length, before any of the payload is taken in.
-  if (h.payload_length > std::uint64_t{max_message_size_} - message_size_) {
+  if (h.payload_length > wire_limit() - message_size_) {
     return fail(close_code::message_too_big, reason::too_big);
   }
   return {};
@@ -220,7 +240,8 @@ SessionEvent Session::on_data(const FrameChunk& c) noexcept {
       utf8_.reset();
       if (final_chunk) {
         // The fast path: a whole unfragmented message in one chunk.
-        if (message_opcode_ == Opcode::text && !utf8_valid(c.data)) {
+        // Compressed text is checked once inflated, by the caller.
+        if (message_opcode_ == Opcode::text && !message_compressed_ && !utf8_valid(c.data)) {
           return fail(close_code::invalid_payload, reason::bad_text);
         }
         SessionEvent ev;
@@ -228,6 +249,7 @@ SessionEvent Session::on_data(const FrameChunk& c) noexcept {
         ev.opcode = message_opcode_;
         ev.payload = c.data;
         ev.zero_copy = chunks_in_input;
+        ev.compressed = message_compressed_;
         return ev;
       }
     }
@@ -235,7 +257,7 @@ SessionEvent Session::on_data(const FrameChunk& c) noexcept {
     in_fragmented_ = in_fragmented_ || !h.fin;
   }
 
-  const bool text = message_opcode_ == Opcode::text;
+  const bool text = message_opcode_ == Opcode::text && !message_compressed_;
   if (!c.data.empty()) {
     // Checked as it arrives: a bad byte fails the link before the rest of
     // the message is read.
@@ -248,6 +270,7 @@ SessionEvent Session::on_data(const FrameChunk& c) noexcept {
   SessionEvent ev;
   ev.kind = SessionEventKind::message;
   ev.opcode = message_opcode_;
+  ev.compressed = message_compressed_;
   if (assembly_) {
     ev.payload = std::span<std::byte>(assembly_->data.get(), assembly_->size);
     // The bytes stay where they are until the next feed(); only the count
@@ -265,14 +288,14 @@ bool Session::append(std::span<const std::byte> data, bool final_frame) noexcept
     if (!assembly_) return false;
   }
   Assembly& a = *assembly_;
-  // Never past the limit: size + data <= message_size_ <= max_message_size_.
+  // Never past the limit: size + data <= message_size_ <= wire_limit().
   const std::uint64_t needed = std::uint64_t{a.size} + data.size();
   if (needed > message_size_) return false;  // a decoder handing out more than declared
   if (needed > a.capacity) {
     std::uint64_t target = std::max<std::uint64_t>({needed, std::uint64_t{a.capacity} * 2, min_capacity});
     // In the last frame the final size is known: allocate exactly that.
     if (final_frame) target = std::min<std::uint64_t>(target, message_size_);
-    target = std::min<std::uint64_t>(target, max_message_size_);
+    target = std::min<std::uint64_t>(target, wire_limit());
     auto grown = std::unique_ptr<std::byte[]>(new (std::nothrow) std::byte[target]);
     if (!grown) return false;
     if (a.size != 0) std::memcpy(grown.get(), a.data.get(), a.size);

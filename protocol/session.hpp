@@ -30,6 +30,7 @@
 // by max_message_size and released when it grew past a small size.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -72,6 +73,10 @@ struct SessionEvent {
   std::string_view reason{};          // close: peer's reason (valid as payload);
                                       // fail: a constant string
   bool reply = false;                 // close: the peer started it; echo a close
+  // message: the payload is permessage-deflate data (RSV1 was set): inflate
+  // it, and check text as UTF-8 afterwards (the session could not).
+  bool compressed = false;
+  bool rsv1_misuse = false;           // fail: RSV1 where RFC 7692 forbids it
   std::size_t consumed = 0;           // bytes of the input this call used
 };
 
@@ -101,6 +106,16 @@ class Session {
   // handshake (reply=false). Returns false when a close was already sent or
   // the session is closed; the caller must not send another close then.
   bool start_close() noexcept;
+
+  // permessage-deflate is in use: RSV1 may mark the first frame of a data
+  // message (delivered with `compressed`). Off: RSV1 fails with 1002.
+  void set_compression(bool on) noexcept { compression_ = on; }
+  bool compression() const noexcept { return compression_; }
+
+  // The caller found the last message bad (it did not inflate, or was not
+  // UTF-8 once inflated): the session is closed and the fail event to act
+  // on is returned. `why` must be a constant string.
+  SessionEvent fail_message(std::uint16_t code, const char* why) noexcept;
 
   SessionState state() const noexcept { return state_; }
   Role role() const noexcept { return role_; }
@@ -133,6 +148,14 @@ class Session {
   SessionEvent fail(std::uint16_t code, const char* reason) noexcept;
   bool append(std::span<const std::byte> data, bool final_frame) noexcept;
   bool message_in_progress() const noexcept { return in_fragmented_ || message_size_ != 0; }
+  // The most wire bytes the current message may have. Compressed, a message
+  // whose inflated size is within max_message_size may be a little larger
+  // on the wire (deflate's stored blocks: 5 bytes per 64 KiB, plus a few);
+  // its inflated size is the caller's to cap.
+  std::uint64_t wire_limit() const noexcept {
+    const std::uint64_t m = max_message_size_;
+    return message_compressed_ ? std::min<std::uint64_t>(m + m / 4096 + 64, 0xFFFFFFFFu) : m;
+  }
 
   // Ordered for size: 40 bytes of native decoder + 24 here = 64.
   FrameDecoder decoder_{};
@@ -142,8 +165,10 @@ class Session {
   std::uint32_t max_message_size_;       // the constructor's value, capped at 4 GiB - 1
   Role role_;
   SessionState state_ = SessionState::open;
-  bool in_fragmented_ = false;           // a data frame without FIN was seen
   Opcode message_opcode_ = Opcode::binary;
+  bool in_fragmented_ : 1 = false;       // a data frame without FIN was seen
+  bool compression_ : 1 = false;         // permessage-deflate negotiated
+  bool message_compressed_ : 1 = false;  // the current message had RSV1
 };
 
 // Writes a close frame payload (2-byte code + reason, reason cut to fit 123

@@ -63,7 +63,7 @@ TEST(Server, MetricsEndpointSpeaksPrometheus) {
     const std::size_t close = l.find("} ");
     if (brace == std::string::npos || close == std::string::npos || close < brace) return false;
     name = l.substr(0, brace);
-    if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos) return false;
+    if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_0123456789") != std::string::npos) return false;
     char* end = nullptr;
     reactor = static_cast<unsigned>(std::strtoul(l.c_str() + brace + 10, &end, 10));
     if (end == nullptr || *end != '"') return false;

@@ -116,6 +116,7 @@ class EchoServer {
   explicit EchoServer(std::uint32_t ping_interval_ms = 0) : server_(make_config(ping_interval_ms), handler_) {}
   // Any configuration (a TLS listener, other timeouts).
   explicit EchoServer(ringlink::ServerConfig cfg) : server_(std::move(cfg), handler_) {}
+  explicit EchoServer(const ringlink::DeflateConfig& deflate) : server_(with_deflate(deflate), handler_) {}
   ~EchoServer() { server_.stop(std::chrono::seconds(2)); }
 
   int start() { return server_.start(); }
@@ -132,6 +133,11 @@ class EchoServer {
     cfg.port = 0;
     cfg.reactors = 2;
     cfg.ping_interval_ms = ping_interval_ms;
+    return cfg;
+  }
+  static ringlink::ServerConfig with_deflate(const ringlink::DeflateConfig& deflate) {
+    ringlink::ServerConfig cfg = make_config(0);
+    cfg.deflate = deflate;
     return cfg;
   }
 

@@ -159,8 +159,9 @@ class RinglinkClient : public ::testing::Test {
     return static_cast<std::uint16_t>(std::stoul(line->substr(5)));
   }
 
-  bool connect(std::uint16_t port) {
+  bool connect(std::uint16_t port, bool deflate = false) {
     ringlink::ConnectRequest req;
+    req.deflate = deflate;
     if (ringlink::resolve_address("127.0.0.1", port, req.address) != 0) return false;
     req.host_header = "127.0.0.1:" + std::to_string(port);
     req.path = "/";
@@ -171,6 +172,34 @@ class RinglinkClient : public ::testing::Test {
   ClientRecorder rec_;
   std::unique_ptr<ringlink::Server> server_;
 };
+
+// Proves: with permessage-deflate offered (python3-websockets accepts it by
+// default), messages of 16 B to 1 MiB go compressed both ways and echo exact.
+TEST_F(RinglinkClient, EchoesCompressedWhenOffered) {
+  if (!ringlink::config::deflate) GTEST_SKIP() << "built without zlib";
+  const std::uint16_t port = start_peer("echo");
+  ASSERT_NE(port, 0);
+  ASSERT_TRUE(connect(port, true));
+  const std::optional<ringlink::LinkId> id = rec_.wait_open(0, 10s);
+  ASSERT_TRUE(id) << "not opened; stderr:\n" << peer_->stderr_text();
+  for (std::size_t n : {16u, 1000u, 65536u, 1u << 20}) {
+    const std::string text = text_of(n);
+    ASSERT_EQ(server_->send(*id, bytes_of(text), ringlink::Opcode::text), ringlink::SendResult::queued) << n;
+    std::optional<Received> got = rec_.next_message(30s);
+    ASSERT_TRUE(got) << "no text echo of " << n << " bytes; stderr:\n" << peer_->stderr_text();
+    EXPECT_TRUE(got->text() == text) << "text echo of " << n << " bytes differs";
+    const std::vector<std::byte> bin = binary_of(n, static_cast<std::uint32_t>(n));
+    ASSERT_EQ(server_->send(*id, bin, ringlink::Opcode::binary), ringlink::SendResult::queued) << n;
+    got = rec_.next_message(30s);
+    ASSERT_TRUE(got) << "no binary echo of " << n << " bytes; stderr:\n" << peer_->stderr_text();
+    EXPECT_TRUE(got->bytes == bin) << "binary echo of " << n << " bytes differs";
+  }
+  const ringlink::MetricsSnapshot m = server_->snapshot();
+  EXPECT_EQ(m.deflate_links, 1u);
+  EXPECT_EQ(m.deflate_calls, 6u);  // both 16 B messages are below the threshold
+  EXPECT_GT(m.deflate_in_wire_bytes, 0u);  // the peer compressed its echoes
+  EXPECT_LT(m.deflate_out_wire_bytes, m.deflate_out_plain_bytes);
+}
 
 // Proves: our client's masked frames of every size up to 16 MiB echo back byte-exact, text and binary.
 TEST_F(RinglinkClient, EchoesEverySizeTextAndBinary) {

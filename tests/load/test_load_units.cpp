@@ -72,6 +72,13 @@ TEST(LoadOptions, GoodInputs) {
          EXPECT_TRUE(o.text);
          EXPECT_EQ(o.target.port, 80);
          EXPECT_EQ(o.target.host_header, "localhost");
+         EXPECT_FALSE(o.deflate);
+         EXPECT_EQ(o.payload, rl::FillerKind::random);
+       }},
+      {{"ws://127.0.0.1/", "--deflate", "--payload", "json"},
+       [](const rl::Options& o) {
+         EXPECT_TRUE(o.deflate);
+         EXPECT_EQ(o.payload, rl::FillerKind::json);
        }},
       {{"--mode", "idle", "ws://127.0.0.1:1/", "--ping-interval", "250ms", "--duration", "1m"},
        [](const rl::Options& o) {
@@ -152,6 +159,7 @@ TEST(LoadOptions, BadInputsAreRefusedWithAReason) {
       {{"ws://127.0.0.1/", "--conns", "-3"}, "--conns"},
       {{"ws://127.0.0.1/", "--threads", "257"}, "--threads"},
       {{"ws://127.0.0.1/", "--mode", "flood"}, "--mode"},
+      {{"ws://127.0.0.1/", "--payload", "lorem"}, "--payload"},
       {{"ws://127.0.0.1/", "--mode", "rate"}, "needs --rate"},
       {{"ws://127.0.0.1/", "--rate", "100"}, "--rate applies"},
       {{"ws://127.0.0.1/", "--mode", "rate", "--rate", "100", "--inflight", "2"}, "--inflight applies"},
@@ -302,6 +310,33 @@ TEST(LoadMessage, RoundTripsBinaryAndText) {
       EXPECT_EQ(back.seq, s.seq);
       EXPECT_EQ(back.intended_ns, s.intended_ns);
       EXPECT_EQ(back.sent_ns, s.sent_ns);
+    }
+  }
+}
+
+// --payload json and zeros: fixed fillers, still checked byte for byte, and
+// text stays ASCII.
+TEST(LoadMessage, FixedFillersRoundTripAndCatchChanges) {
+  for (rl::FillerKind kind : {rl::FillerKind::json, rl::FillerKind::zeros}) {
+    for (bool text : {false, true}) {
+      std::vector<std::byte> buf(300);
+      const rl::MessageStamp s{5, 77, 1000, 2000};
+      rl::write_message(buf, s, text, kind);
+      if (text) {
+        for (std::byte b : buf) ASSERT_LT(static_cast<unsigned>(b), 0x80u);
+      }
+      if (kind == rl::FillerKind::json) {
+        const std::string tail(reinterpret_cast<const char*>(buf.data()) + rl::min_message_size(text), 10);
+        EXPECT_EQ(tail, R"({"id":1042)");
+      }
+      rl::MessageStamp back;
+      ASSERT_EQ(rl::read_message(buf, text, back, kind), rl::MessageCheck::ok);
+      EXPECT_EQ(back.seq, 77u);
+      // Read as another kind, or with one filler byte changed: bad_filler.
+      EXPECT_EQ(rl::read_message(buf, text, back, rl::FillerKind::random), rl::MessageCheck::bad_filler);
+      std::vector<std::byte> bad = buf;
+      bad[250] ^= std::byte{0x01};
+      EXPECT_EQ(rl::read_message(bad, text, back, kind), rl::MessageCheck::bad_filler);
     }
   }
 }

@@ -991,3 +991,23 @@ TEST(Client, IncompleteUntilTheEmptyLine) {
 
 }  // namespace
 }  // namespace ringlink
+
+namespace ringlink {
+namespace {
+
+// With an offer made, the answer's extensions are the caller's to judge.
+TEST(Client, ExtensionsAllowedWhenOffered) {
+  const ClientKey key = make_client_key(std::array<std::byte, 16>{});
+  const std::string a(key.accept_view());
+  const std::string resp = response_101(a, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+  UpgradeResponseParser refused{key};
+  EXPECT_EQ(refused.parse(resp), ParseStatus::error);
+  EXPECT_EQ(refused.error(), ClientHandshakeError::unexpected_extension);
+  UpgradeResponseParser allowed{key};
+  allowed.allow_extensions();
+  ASSERT_EQ(allowed.parse(resp), ParseStatus::complete);
+  EXPECT_EQ(allowed.header("Sec-WebSocket-Extensions").value_or(""), "permessage-deflate");
+}
+
+}  // namespace
+}  // namespace ringlink

@@ -53,6 +53,7 @@ struct Options {
   std::string broker;                   // redis://host:port or nats://host:port
   std::string broker_prefix = "ringlink";
   bool metrics_endpoint = false;
+  ringlink::DeflateConfig deflate;      // --deflate turns it on
 };
 
 void usage() {
@@ -62,6 +63,8 @@ void usage() {
                "                     [--port-file FILE] [--workers N] [--business-delay-us U]\n"
                "                     [--slow-for S] [--slow-path PATH] [--inbound-policy pause|drop|close]\n"
                "                     [--pubsub] [--broker URL] [--broker-prefix P] [--metrics]\n"
+               "                     [--deflate] [--deflate-threshold BYTES] [--deflate-budget BYTES]\n"
+               "                     [--deflate-no-takeover] [--metrics-endpoint]\n"
                "  --port 0 picks a free port; --port-file writes the port chosen.\n"
                "  --workers N: echo from N worker threads fed by the engine's hand-off rings.\n"
                "  --business-delay-us U: a worker spends U us per message (implies --workers 1)\n"
@@ -73,6 +76,10 @@ void usage() {
                "  --pubsub: a fan-out server: /?sub=t1,t2, text SUB <t> / UNSUB <t>, PUB <t> <payload>;\n"
                "    anything else is echoed. --broker redis://H:P or nats://H:P: across nodes\n"
                "    (channel <prefix>:<topic>, prefix 'ringlink'). --metrics serves GET /metrics.\n"
+               "  --deflate: answer permessage-deflate offers (when built with zlib); messages of\n"
+               "    at least --deflate-threshold bytes (default 64) go out compressed; past\n"
+               "    --deflate-budget bytes of zlib contexts (default 64 MiB) links share contexts;\n"
+               "    --deflate-no-takeover asks every link for no context takeover both ways.\n"
                "  SIGUSR1 prints metrics; SIGINT/SIGTERM stop gracefully.\n");
 }
 
@@ -91,6 +98,16 @@ bool parse(int argc, char** argv, Options& o) {
       o.broker = v;
     } else if (a == "--broker-prefix" && (v = value())) {
       o.broker_prefix = v;
+    } else if (a == "--deflate") {
+      o.deflate.enabled = true;
+    } else if (a == "--metrics-endpoint") {
+      o.metrics_endpoint = true;
+    } else if (a == "--deflate-no-takeover") {
+      o.deflate.server_no_context_takeover = o.deflate.client_no_context_takeover = true;
+    } else if (a == "--deflate-threshold" && (v = value())) {
+      o.deflate.threshold = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
+    } else if (a == "--deflate-budget" && (v = value())) {
+      o.deflate.memory_budget = std::strtoull(v, nullptr, 10);
     } else if (a == "--help" || a == "-h") {
       usage();
       std::exit(0);
@@ -372,6 +389,10 @@ int main(int argc, char** argv) {
   cfg.broker = o.broker;
   cfg.broker_prefix = o.broker_prefix;
   cfg.metrics_endpoint = o.metrics_endpoint;
+  cfg.deflate = o.deflate;
+  if (o.deflate.enabled && !ringlink::config::deflate) {
+    std::fprintf(stderr, "ringlink-echo: --deflate ignored: built without zlib (meson -Ddeflate)\n");
+  }
   if (o.workers > 0) {
     cfg.inbound_mode = ringlink::InboundMode::workers;
     cfg.workers = o.workers;

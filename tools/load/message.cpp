@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <string_view>
 
 namespace ringlink::load {
 namespace {
@@ -127,7 +128,28 @@ const char* to_string(MessageCheck c) noexcept {
   return "unknown";
 }
 
-void write_message(std::span<std::byte> out, const MessageStamp& stamp, bool text) noexcept {
+namespace {
+
+constexpr std::string_view json_record = R"({"id":1042,"user":"ringlink","room":"lobby","tags":["a","b"],"ok":true},)";
+
+// The byte of a fixed filler at offset i after the header.
+std::byte fixed_filler(FillerKind kind, bool text, std::size_t i) noexcept {
+  if (kind == FillerKind::json) return static_cast<std::byte>(json_record[i % json_record.size()]);
+  return text ? std::byte{'0'} : std::byte{0};
+}
+
+}  // namespace
+
+const char* to_string(FillerKind k) noexcept {
+  switch (k) {
+    case FillerKind::random: return "random";
+    case FillerKind::json: return "json";
+    case FillerKind::zeros: return "zeros";
+  }
+  return "?";
+}
+
+void write_message(std::span<std::byte> out, const MessageStamp& stamp, bool text, FillerKind kind) noexcept {
   const auto size = static_cast<std::uint32_t>(out.size());
   std::byte* p = out.data();
   std::size_t at = 0;
@@ -139,6 +161,10 @@ void write_message(std::span<std::byte> out, const MessageStamp& stamp, bool tex
   } else {
     encode_header(p, stamp, size);
     at = binary_header_size;
+  }
+  if (kind != FillerKind::random) {
+    for (std::size_t i = 0; at + i < out.size(); ++i) p[at + i] = fixed_filler(kind, text, i);
+    return;
   }
   Filler filler(stamp);
   while (at < out.size()) {
@@ -153,7 +179,7 @@ void write_message(std::span<std::byte> out, const MessageStamp& stamp, bool tex
   }
 }
 
-MessageCheck read_message(std::span<const std::byte> in, bool text, MessageStamp& out) noexcept {
+MessageCheck read_message(std::span<const std::byte> in, bool text, MessageStamp& out, FillerKind kind) noexcept {
   if (in.size() < min_message_size(text)) return MessageCheck::too_short;
   std::byte decoded[binary_header_size + 1];
   const std::byte* h = in.data();
@@ -171,9 +197,15 @@ MessageCheck read_message(std::span<const std::byte> in, bool text, MessageStamp
   if (size != in.size() || get32(h + 36) != header_check(s, size)) return MessageCheck::bad_header;
   out = s;
 
-  Filler filler(s);
   std::size_t at = min_message_size(text);
   const std::byte* p = in.data();
+  if (kind != FillerKind::random) {
+    for (std::size_t i = 0; at + i < in.size(); ++i) {
+      if (p[at + i] != fixed_filler(kind, text, i)) return MessageCheck::bad_filler;
+    }
+    return MessageCheck::ok;
+  }
+  Filler filler(s);
   if (!text) {
     // Whole words where they fit: the common case costs one compare per 8 bytes.
     for (; at + 8 <= in.size(); at += 8) {

@@ -10,9 +10,9 @@
 //   size u32 (whole payload) | check u32 (hash of the fields above)
 // Text messages carry the same 40 bytes as 54 base64url digits, then filler
 // from the same alphabet, so every text payload is ASCII (valid UTF-8).
-// The filler is a pseudo-random stream seeded by (conn, seq): a receiver
-// regenerates it, so any changed byte of an echo is found without keeping a
-// copy of what was sent.
+// The filler is a pseudo-random stream seeded by (conn, seq), or with
+// FillerKind json/zeros a fixed pattern: a receiver regenerates it, so any
+// changed byte of an echo is found without keeping a copy of what was sent.
 #pragma once
 
 #include <cstddef>
@@ -42,9 +42,18 @@ enum class MessageCheck : std::uint8_t {
 };
 const char* to_string(MessageCheck c) noexcept;
 
+// What follows the header (--payload): the pseudo-random stream (random:
+// incompressible), a JSON-like record repeated (json: compresses as chat or
+// API traffic does), or zeros ('0' in text). Each is regenerated and checked
+// by the receiver.
+enum class FillerKind : std::uint8_t { random, json, zeros };
+const char* to_string(FillerKind k) noexcept;
+
 // Fills all of `out` (out.size() >= min_message_size(text)).
-void write_message(std::span<std::byte> out, const MessageStamp& stamp, bool text) noexcept;
+void write_message(std::span<std::byte> out, const MessageStamp& stamp, bool text,
+                   FillerKind kind = FillerKind::random) noexcept;
 // Checks every byte of `in`; fills `out` when the header is intact.
-MessageCheck read_message(std::span<const std::byte> in, bool text, MessageStamp& out) noexcept;
+MessageCheck read_message(std::span<const std::byte> in, bool text, MessageStamp& out,
+                          FillerKind kind = FillerKind::random) noexcept;
 
 }  // namespace ringlink::load

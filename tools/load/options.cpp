@@ -71,6 +71,9 @@ const char* usage_text() noexcept {
          "  --size S|MIN-MAX     payload bytes, fixed or uniform in a range (default 64;\n"
          "                       at least 40 binary, 54 text: the header every message carries)\n"
          "  --binary | --text    frame type (default binary; text payloads are ASCII)\n"
+         "  --payload KIND       after each header: random (default, incompressible),\n"
+         "                       json (a JSON-like record repeated) or zeros\n"
+         "  --deflate            offer permessage-deflate; the report says what was agreed\n"
          "  --duration D         measured time after warm-up (default 10s; units s, ms, m)\n"
          "  --warmup D           load before measuring, after all connections are up (default 0)\n"
          "  --grace D            wait for outstanding replies at the end (default 2s)\n"
@@ -262,6 +265,8 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
       o.insecure = true;
     } else if (a == "--progress") {
       o.progress = true;
+    } else if (a == "--deflate") {
+      o.deflate = true;
     } else if (a.substr(0, 2) == "--") {
       if (!value(v)) return ParseOutcome::error;
       if (a == "--conns") {
@@ -290,6 +295,11 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
         o.ping_interval_ms = static_cast<std::uint32_t>(std::llround(s * 1000));
         if (s > 0 && o.ping_interval_ms == 0) return bad(v, "at least 1ms");
         have_ping = true;
+      } else if (a == "--payload") {
+        if (v == "random") o.payload = FillerKind::random;
+        else if (v == "json") o.payload = FillerKind::json;
+        else if (v == "zeros") o.payload = FillerKind::zeros;
+        else return bad(v, "json, random or zeros");
       } else if (a == "--size") {
         size_text = v;
         if (!parse_size_range(v, o.size_min, o.size_max)) return bad(v, "BYTES or MIN-MAX");

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/socket.hpp"
+#include "tools/load/message.hpp"
 
 namespace ringlink::load {
 
@@ -45,6 +46,8 @@ struct Options {
   std::uint32_t ping_interval_ms = 1000;  // idle
   std::uint32_t size_min = 64, size_max = 64;
   bool text = false;
+  FillerKind payload = FillerKind::random;  // what follows each message's header
+  bool deflate = false;               // offer permessage-deflate
   double duration_s = 10;
   double warmup_s = 0;
   double grace_s = 2;                 // wait for replies after the end

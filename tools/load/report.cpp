@@ -65,6 +65,7 @@ void print_report(std::FILE* out, const Options& o, const Results& r) {
   std::fprintf(out, "\n");
   std::fprintf(out, "  connections: %u of %u opened in %.2f s; %u open at the end\n", r.conns_opened, r.conns_requested, r.ramp_s,
                r.conns_open_at_end);
+  if (!r.deflate.empty()) std::fprintf(out, "  compression: %s; payload %s\n", r.deflate.c_str(), to_string(o.payload));
   const double s = r.measured_s > 0 ? r.measured_s : 1;
   std::fprintf(out, "  measured %.2f s: received %llu msgs (%.0f msgs/s, %.2f MB/s), sent %llu msgs (%.0f msgs/s, %.2f MB/s)\n",
                r.measured_s, (unsigned long long)r.msgs_received, static_cast<double>(r.msgs_received) / s,
@@ -167,6 +168,8 @@ bool write_json(const std::string& path, const Options& o, const Results& r, std
   j.field("failed", r.errors() > o.max_errors);
   j.field("measured_s", r.measured_s);
   j.field("ramp_s", r.ramp_s);
+  j.field("payload", to_string(o.payload));
+  if (!r.deflate.empty()) j.field("deflate", r.deflate);
   j.key("connections");
   j.open('{');
   j.field("requested", std::uint64_t{r.conns_requested});

@@ -38,6 +38,9 @@ struct ThreadResult {
 struct Results {
   double measured_s = 0;           // the window the rates are computed over
   double ramp_s = 0;               // from the first connect to all up (or failed)
+  // --deflate: what the first link agreed ("permessage-deflate; ..."), or
+  // "declined"; empty without --deflate.
+  std::string deflate;
 
   // echo: round trip; rate: from the intended send time (coordinated omission
   // corrected); push: one way from the intended send time; idle: ping round trip.

@@ -226,6 +226,8 @@ class LoadRunner final : public Handler {
   std::atomic<Phase> phase_{Phase::ramp};
   std::atomic<std::uint64_t> window_start_{UINT64_MAX}, window_end_{UINT64_MAX};
   std::atomic<std::uint32_t> opened_{0};
+  std::string deflate_agreed_;             // written once, by the first on_open
+  std::atomic<bool> deflate_known_{false};
   std::atomic<std::uint64_t> push_sent_{0};
   std::unique_ptr<Server> server_;
 
@@ -247,7 +249,7 @@ SendResult LoadRunner::send_data(Conn& c, ThreadState& t, std::uint64_t intended
   const std::uint64_t now = steady_now_ns();
   const MessageStamp stamp{conn_field, c.next_seq, intended == 0 ? now : intended, now};
   const std::span<std::byte> msg(t.buf.data(), size);
-  write_message(msg, stamp, o_.text);
+  write_message(msg, stamp, o_.text, o_.payload);
   const SendResult r = c.link->send(msg, o_.text ? Opcode::text : Opcode::binary);
   if (r == SendResult::queued) {
     ++c.next_seq;
@@ -342,7 +344,14 @@ void LoadRunner::on_open(Link& link) {
   c.opened = true;
   c.link_id.store(link.id().raw(), std::memory_order_release);
   t.links_open.add();
-  opened_.fetch_add(1, std::memory_order_relaxed);
+  if (opened_.fetch_add(1, std::memory_order_relaxed) == 0 && o_.deflate) {
+    // The first link's agreement stands for all (one server, one offer).
+    std::array<char, 128> text{};
+    const DeflateParams* p = link.deflate_params();
+    const std::size_t n = p != nullptr ? write_deflate_response(text, *p) : 0;
+    deflate_agreed_ = n != 0 ? std::string(text.data(), n) : std::string("declined");
+    deflate_known_.store(true, std::memory_order_release);
+  }
 
   switch (o_.mode) {
     case Mode::echo:
@@ -380,7 +389,7 @@ void LoadRunner::on_message(Link& link, std::span<std::byte> payload, Opcode op)
     ++c.measured;
   }
   MessageStamp s;
-  const MessageCheck check = read_message(payload, o_.text, s);
+  const MessageCheck check = read_message(payload, o_.text, s, o_.payload);
   const bool expecting = o_.mode != Mode::idle && !(o_.mode == Mode::push && o_.rate <= 0);
   const bool echoed = o_.mode == Mode::echo || o_.mode == Mode::rate;
   const std::uint64_t answered = echoed ? take_answer(c) : 0;
@@ -671,12 +680,14 @@ bool LoadRunner::run(Results& r, std::string& error) {
     req.tls.enabled = o_.target.tls;
     req.tls.ca_file = o_.ca_file;
     req.tls.insecure = o_.insecure;
+    req.deflate = o_.deflate;
     while (!server_->connect(req)) wait_until(steady_now_ns() + 1'000'000, nullptr);
   }
   wait_until(steady_now_ns() + (handshake_timeout_ms + 2000) * 1'000'000ULL, &LoadRunner::all_connected);
 
   const std::uint64_t ramp_end = steady_now_ns();
   r.ramp_s = static_cast<double>(ramp_end - start_ns_) / 1e9;
+  if (deflate_known_.load(std::memory_order_acquire)) r.deflate = deflate_agreed_;
   const auto start = ramp_end + static_cast<std::uint64_t>(o_.warmup_s * 1e9);
   const auto end = start + static_cast<std::uint64_t>(o_.duration_s * 1e9);
   window_end_.store(end, std::memory_order_relaxed);

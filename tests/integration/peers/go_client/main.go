@@ -66,8 +66,12 @@ func tlsConfig() (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool}, nil
 }
 
+// -compress: offer permessage-deflate (gorilla supports only no context
+// takeover) and fail unless the server agrees.
+var compress = flag.Bool("compress", false, "offer permessage-deflate and require it")
+
 func dial(url string) (*websocket.Conn, error) {
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, EnableCompression: *compress}
 	if strings.HasPrefix(url, "wss://") {
 		cfg, err := tlsConfig()
 		if err != nil {
@@ -75,9 +79,16 @@ func dial(url string) (*websocket.Conn, error) {
 		}
 		d.TLSClientConfig = cfg
 	}
-	c, _, err := d.Dial(url, nil)
+	c, resp, err := d.Dial(url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
+	}
+	if *compress {
+		if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(ext, "permessage-deflate") {
+			c.Close()
+			return nil, fmt.Errorf("permessage-deflate not agreed: %q", ext)
+		}
+		c.EnableWriteCompression(true)
 	}
 	return c, nil
 }
