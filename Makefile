@@ -49,6 +49,10 @@ all: build
 deps-bench: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
 
+# Installing redis-server or nats-server must not start them as system
+# services (the tests start their own, on free ports): while apt runs, a
+# policy-rc.d that answers 101 forbids every service start, unless the
+# machine already has a policy of its own.
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -57,7 +61,11 @@ deps:
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)" >&2; exit 1; fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	  policy=/usr/sbin/policy-rc.d; own_policy=""; \
+	  if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy && chmod +x $$policy && own_policy=1; fi; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; status=$$?; \
+	  if [ -n "$$own_policy" ]; then rm -f $$policy; fi; \
+	  exit $$status; \
 	fi
 
 $(BUILD)/build.ninja:
