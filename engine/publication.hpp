@@ -26,7 +26,12 @@ struct PublicationTag {
   std::uint64_t seq = 0;
 };
 
-// Server role, unmasked, header pre-encoded. Empty when memory ran out.
+// A frame built once for many links (server role, unmasked, header
+// pre-encoded): the payload copied in, then `trailer` bytes that are never
+// sent. Empty when memory ran out. Server::make_frame_payload (broadcasts)
+// and frame_publication both build theirs here.
+PayloadRef frame_once(std::span<const std::byte> payload, Opcode op, std::size_t trailer = 0) noexcept;
+// As frame_once, with the publication's tag as the trailer.
 PayloadRef frame_publication(std::span<const std::byte> payload, Opcode op, const Topic& topic, std::uint64_t seq) noexcept;
 // The tag of a frame built above; nothing for any other payload.
 std::optional<PublicationTag> publication_tag(const PayloadRef& frame) noexcept;

@@ -8,6 +8,7 @@
 
 #include "engine/clock.hpp"
 #include "engine/log.hpp"
+#include "engine/publication.hpp"
 #include "engine/tls_context.hpp"
 #include "engine/worker_backlog.hpp"
 #include "protocol/codec.hpp"
@@ -226,15 +227,7 @@ bool Server::close(LinkId id, std::uint16_t code) {
 }
 
 PayloadRef Server::make_frame_payload(std::span<const std::byte> payload, Opcode op) {
-  PayloadRef p = PayloadRef::allocate(payload.size());
-  if (!p && !payload.empty()) return p;
-  if (!payload.empty()) std::memcpy(p.data(), payload.data(), payload.size());
-  FrameHeader h;
-  h.opcode = static_cast<std::uint8_t>(op);
-  h.payload_length = payload.size();
-  FrameEncoder enc;
-  p.frame_header_len() = static_cast<std::uint8_t>(enc.encode_header(p.frame_header_storage(), h));
-  return p;
+  return frame_once(payload, op);
 }
 
 std::size_t Server::broadcast(std::span<const LinkId> ids, std::span<const std::byte> payload, Opcode op) {
