@@ -75,7 +75,8 @@ TlsLink::TlsLink(SSL* ssl) noexcept : ssl_(ssl) {
   bio_ = BIO_new(m);
   if (bio_ == nullptr) return;
   BIO_set_data(bio_, this);
-  BIO_up_ref(bio_);  // SSL_set_bio takes one reference per direction
+  // One BIO for both directions: SSL_set_bio takes the second reference
+  // itself when both are the same, so ours is the only one to hand over.
   SSL_set_bio(ssl_, bio_, bio_);
   ok_ = true;
 }
