@@ -186,15 +186,7 @@ constexpr TlsFailure kTlsFailures[] = {
 };
 
 void header(std::string& out, const char* name, const char* type, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
+  write_prometheus_header(out, name, type, help);
 }
 
 void sample(std::string& out, const char* name, const char* suffix, unsigned reactor, const char* extra_label,
@@ -264,6 +256,18 @@ void write_prometheus(std::string& out, std::span<const ReactorMetrics* const> r
     sample(out, "ringlink_loop_turn_seconds", "_sum", r, nullptr, {}, seconds(reactors[r]->loop_turn_us_sum.get()));
     sample(out, "ringlink_loop_turn_seconds", "_count", r, nullptr, {}, std::to_string(cumulative));
   }
+}
+
+void write_prometheus_header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
 }
 
 }  // namespace ringlink

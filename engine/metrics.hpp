@@ -153,6 +153,8 @@ struct ReactorMetrics {
 // Appends the Prometheus text exposition (version 0.0.4) of every reactor's
 // counters to `out`, one series per reactor (label reactor="i"). Any thread.
 void write_prometheus(std::string& out, std::span<const ReactorMetrics* const> reactors);
+// The "# HELP" and "# TYPE" lines of one series, for series written elsewhere.
+void write_prometheus_header(std::string& out, const char* name, const char* type, const char* help);
 
 // Plain copy of the counters, summed over reactors by Server::snapshot().
 struct MetricsSnapshot {

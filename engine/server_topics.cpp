@@ -90,15 +90,7 @@ Server::TopicStats Server::topic_stats(std::string_view topic) const {
 namespace {
 
 void server_series(std::string& out, const char* name, const char* type, const char* help, std::uint64_t v) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
+  write_prometheus_header(out, name, type, help);
   out += name;
   out += ' ';
   out += std::to_string(v);
