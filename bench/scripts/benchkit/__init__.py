@@ -1,0 +1,1 @@
+"""The benchmark harness behind bench_report.py, one concern per module."""

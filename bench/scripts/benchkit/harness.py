@@ -1,0 +1,502 @@
+"""Runs every measurement and collects results.json."""
+import argparse
+import datetime
+import json
+import os
+import re
+import resource
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+
+from .common import *  # noqa: F401,F403
+from .common import COMMANDS
+from .servers import Peer, Running, Sampler, ringlink_metrics
+from .plots import Plots
+from .report import Report
+
+
+class Harness:
+    def __init__(self, a):
+        self.a = a
+        self.quick = a.quick
+        self.build = os.path.abspath(a.build)
+        self.peers_dir = os.path.abspath(a.peers or os.path.join(self.build, "bench", "peers"))
+        self.load = os.path.join(self.build, "tools", "ringlink-load")
+        self.raw_load = peer_binary(self.peers_dir, "raw_load")
+        self.out = os.path.abspath(a.out)
+        os.makedirs(self.out, exist_ok=True)
+        self.skipped = []     # lines for the report
+        self.notes = []
+        self.results = {"echo": {}, "idle": {}, "slow": {}, "configs": {}, "micro": None}
+        best = os.path.basename(self.build.rstrip("/"))
+        self.peers = [Peer("ringlink", os.path.join(self.build, "tools", "ringlink-echo"), "ringlink",
+                           f"ringlink ({best})")]
+        for g in ("go_dual", "go_v2", "go_v3", "go_v5"):
+            self.peers.append(Peer(g, peer_binary(self.peers_dir, g), "go"))
+        for c in ("beast_echo", "lws_echo"):
+            self.peers.append(Peer(c, peer_binary(self.peers_dir, c), "cpp"))
+        self.peers.append(Peer("raw_echo", peer_binary(self.peers_dir, "raw_echo"), "raw", "raw_echo (TCP ceiling)"))
+        if a.servers:
+            self.peers = [p for p in self.peers if p.name in a.servers.split(",")]
+        self.runs = 1 if self.quick else max(3, a.runs)
+        self.duration = 2 if self.quick else 5
+        self.warmup = 1 if self.quick else 2
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # children inherit it
+        self.fd_limit = hard
+
+    def skip(self, what, why):
+        line = f"{what}: skipped ({why})"
+        if line not in self.skipped:
+            self.skipped.append(line)
+            log(line)
+
+    def available(self, peer):
+        if not peer.exists():
+            self.skip(peer.label, f"no binary at {os.path.relpath(peer.path, REPO)}")
+            return False
+        if peer.kind == "raw" and not os.access(self.raw_load, os.X_OK):
+            self.skip(peer.label, f"no load tool at {os.path.relpath(self.raw_load, REPO)}")
+            return False
+        return True
+
+    # ---- one echo run
+    def echo_run(self, peer, shape):
+        key, size, conns, inflight = shape
+        ramp_rate = 5000 if conns > 1000 else 0
+        warmup = self.warmup + (2 if conns > 1000 else 0)
+        srv = Running(peer)
+        js = tempfile.NamedTemporaryFile(suffix=".json", delete=False)
+        js.close()
+        if peer.kind == "raw":
+            cmd = [self.raw_load, "--port", str(srv.port)]
+        else:
+            cmd = [self.load, f"ws://127.0.0.1:{srv.port}/"]
+        cmd += ["--conns", str(conns), "--size", str(size), "--inflight", str(inflight),
+                "--duration", f"{self.duration}s", "--warmup", f"{warmup}s", "--json", js.name]
+        if peer.kind != "raw":
+            if ramp_rate:
+                cmd += ["--connect-rate", str(ramp_rate), "--source-ips", SOURCES]
+            cmd += ["--max-errors", "1000000000"]
+        cmd = ["taskset", "-c", LOAD_CORE] + cmd
+        record(cmd)
+        sampler = Sampler(srv, stats_every=1.0 if (peer.kind == "go" and conns == 1000) else None)
+        sampler.start()
+        t0 = time.monotonic()
+        timeout = 60 + warmup + self.duration + conns / 1000
+        try:
+            lp = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, text=True)
+            load_rc, load_out = lp.returncode, lp.stdout
+        except subprocess.TimeoutExpired:
+            load_rc, load_out = -1, "timeout"
+        sampler.halt.set()
+        sampler.join()
+        hwm = status_kib(srv.pid, "VmHWM")
+        srv.stop()
+        try:
+            with open(js.name) as f:
+                j = json.load(f)
+        except (OSError, ValueError):
+            j = None
+        os.unlink(js.name)
+        if j is None:
+            return {"error": f"load exit {load_rc}: {load_out[-300:]}"}
+        lat = j.get("latency", {})
+        thr = j.get("throughput", {})
+        ramp = j.get("ramp_s", 0) or 0
+        measured = j.get("measured_s", self.duration) or self.duration
+        start = t0 + ramp + warmup + 0.3
+        end = start + measured - 0.4
+        cpu, cpu_s = sampler.cpu_percent(start, end) or (None, None)
+        mps = thr.get("msgs_per_s")
+        jcpu = j.get("cpu") or {}
+        run = {
+            "msgs_per_s": mps,
+            "p50_us": lat.get("p50_us"), "p99_us": lat.get("p99_us"),
+            "p99.9_us": lat.get("p99.9_us"), "p99.99_us": lat.get("p99.99_us"),
+            "server_cpu_pct": cpu,
+            # Fewer than 20 clock ticks of server CPU make the ratio noise.
+            "per_core_s": (mps / (cpu / 100.0)) if (mps and cpu and cpu_s >= 20.0 / TCK) else None,
+            "load_cpu_pct": jcpu.get("process_percent", j.get("process_cpu_percent")),
+            "load_saturated": j.get("self_saturated"),
+            "core_server_busy_pct": sampler.core_busy(start, end, int(SERVER_CORE)),
+            "core_load_busy_pct": sampler.core_busy(start, end, int(LOAD_CORE)),
+            "errors": j.get("errors"), "load_exit": load_rc,
+            "conns_opened": (j.get("connections") or {}).get("opened"),
+            "rss_kib": sampler.max_of(2), "hwm_kib": hwm,
+            "threads": sampler.max_of(3),
+            "distribution": lat.get("distribution"),
+        }
+        if sampler.stats:
+            run["goroutines"] = max(s.get("goroutines", 0) for _, s in sampler.stats)
+        if j.get("errors"):
+            log(f"  {peer.name} {key}: {j.get('errors')} load errors")
+        return run
+
+    def echo_series(self, peer, shape):
+        runs = []
+        for i in range(self.runs):
+            try:
+                r = self.echo_run(peer, shape)
+            except RuntimeError as e:
+                r = {"error": str(e)}
+            runs.append(r)
+            if "error" in r:
+                log(f"  {peer.name} {shape[0]} run {i + 1}: {r['error']}")
+            else:
+                log(f"  {peer.name} {shape[0]} run {i + 1}: {si(r['msgs_per_s'])} msgs/s, p99 {us(r['p99_us'])}, "
+                    f"server cpu {r['server_cpu_pct'] or 0:.0f}%")
+        ok = [r for r in runs if "error" not in r and r.get("msgs_per_s")]
+        summary = {k: median_range([r.get(k) for r in ok]) for k in
+                   ("msgs_per_s", "p50_us", "p99_us", "p99.9_us", "p99.99_us", "server_cpu_pct", "per_core_s",
+                    "load_cpu_pct", "errors", "rss_kib", "threads", "goroutines", "core_server_busy_pct",
+                    "core_load_busy_pct")}
+        summary["load_saturated_runs"] = sum(1 for r in ok if r.get("load_saturated"))
+        if ok:   # the run whose throughput is the median: its latency distribution for the plot
+            mid = sorted(ok, key=lambda r: r["msgs_per_s"])[(len(ok) - 1) // 2]
+            summary["distribution"] = mid.get("distribution")
+        for r in runs:
+            r.pop("distribution", None)
+        summary["errors_in"] = [r["error"] for r in runs if "error" in r]
+        return {"runs": runs, "summary": summary}
+
+    def shapes(self, keys=None):
+        keys = keys or ([s[0] for s in SHAPES] if not self.quick else QUICK_SHAPES)
+        out = []
+        for s in SHAPES:
+            if s[0] not in keys:
+                continue
+            if s[2] + 100 > self.fd_limit:
+                self.skip(f"shape {s[0]}", f"open-file limit {self.fd_limit}")
+                continue
+            out.append(s)
+        return out
+
+    def section_echo(self):
+        log("echo: peers")
+        for peer in self.peers:
+            if not self.available(peer):
+                continue
+            for shape in self.shapes():
+                self.results["echo"].setdefault(peer.name, {})[shape[0]] = self.echo_series(peer, shape)
+
+    def section_configs(self):
+        log("echo: ringlink configurations")
+        keys = QUICK_CONFIG_SHAPES if self.quick else CONFIG_SHAPES
+        for name, path in self.a.config:
+            peer = Peer("ringlink", os.path.join(os.path.abspath(path), "tools", "ringlink-echo"), "ringlink",
+                        f"config {name}")
+            if not peer.exists():
+                self.skip(f"config {name}", f"no binary at {os.path.relpath(peer.path, REPO)}")
+                continue
+            res = {"build": path}
+            for shape in self.shapes(keys):
+                res[shape[0]] = self.echo_series(peer, shape)
+            self.results["configs"][name] = res
+
+    # ---- idle links
+    def idle_run(self, peer, links, hold, sources):
+        srv = Running(peer)
+        # idle_links.py holds a little longer than we measure: the window below starts
+        # once the server holds every link and must end before the links close.
+        cmd = [sys.executable, IDLE_LINKS, "--port", str(srv.port), "--pid", str(srv.pid),
+               "--links", str(links), "--warmup", "100", "--hold", str(hold + 3 if hold else 0),
+               "--source-ips", sources]
+        cmd = ["taskset", "-c", LOAD_CORE] + cmd
+        record(cmd)
+        seen = {}
+        watcher = threading.Thread(target=self.idle_window, args=(srv, links + 100, hold, seen), daemon=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        watcher.start()
+        try:
+            out, err = proc.communicate(timeout=240 + hold)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            rc, err = -1, "timeout"
+        watcher.join(timeout=5)
+        srv.stop()
+        m = dict(re.findall(r"(\w+)=([0-9.]+)", out))
+        if rc != 0 or "bytes_per_link" not in m:
+            lines = (err or out).strip().splitlines()
+            return {"error": lines[-1] if lines else f"exit {rc}"}
+        r = {"links": links, "rss_before_kib": int(m["rss_before_kib"]), "rss_after_kib": int(m["rss_after_kib"]),
+             "bytes_per_link": float(m["bytes_per_link"]), "idle_cpu_ticks_s": float(m["idle_cpu_s"])}
+        r.update(seen)
+        if hold and "idle_cpu_s" not in r:
+            r["note"] = "the idle window was not measured"
+        return r
+
+    @staticmethod
+    def idle_window(srv, fds, hold, seen):
+        """Waits until the server holds `fds` descriptors (every link open), reads its threads and
+        goroutines once, then the CPU time of all its threads over `hold` seconds, from schedstat
+        (nanoseconds; the clock ticks of /proc/PID/stat cannot resolve 0.05 s in 10 s)."""
+        def sched_ns():
+            total = 0
+            try:
+                for t in os.listdir(f"/proc/{srv.pid}/task"):
+                    try:
+                        with open(f"/proc/{srv.pid}/task/{t}/schedstat") as f:
+                            total += int(f.read().split()[0])
+                    except (OSError, ValueError, IndexError):
+                        pass
+            except OSError:
+                return None
+            return total
+
+        deadline = time.time() + 240
+        while True:
+            try:
+                if len(os.listdir(f"/proc/{srv.pid}/fd")) >= fds:
+                    break
+            except OSError:
+                return
+            if time.time() > deadline:
+                return
+            time.sleep(0.2)
+        seen["threads"] = status_kib(srv.pid, "Threads")
+        st = srv.stats()
+        if st and st.get("goroutines") is not None:
+            seen["goroutines"] = st["goroutines"]
+        if not hold:
+            return
+        time.sleep(1.0)
+        c0, t0 = sched_ns(), time.monotonic()
+        time.sleep(hold)
+        c1, t1 = sched_ns(), time.monotonic()
+        if c0 is not None and c1 is not None:
+            seen["idle_cpu_s"] = (c1 - c0) / 1e9
+            seen["hold_s"] = round(t1 - t0, 2)
+
+    def section_idle(self):
+        log("idle links: memory and CPU")
+        hold = 3 if self.quick else 10
+        for peer in self.peers:
+            if not self.available(peer) or peer.kind == "raw":
+                continue
+            sizes = [10000, 19000]
+            if self.quick:
+                # Polling designs accept 10,000 links slowly (minutes): quick runs give the
+                # targets' servers 10,000 and the others fewer.
+                sizes = [10000] if peer.name in ("ringlink", "go_dual") else [3000]
+            res = {}
+            for n in sizes:
+                if n + 200 > self.fd_limit:
+                    self.skip(f"idle {n}", f"open-file limit {self.fd_limit}")
+                    continue
+                try:
+                    r = self.idle_run(peer, n, hold if n == min(sizes) else 0, SOURCES)
+                except RuntimeError as e:
+                    r = {"error": str(e)}
+                if "error" in r:
+                    log(f"  {peer.name} idle {n}: {r['error']}")
+                else:
+                    log(f"  {peer.name} idle {n}: {r['bytes_per_link']:.0f} B/link"
+                        + (f", idle cpu {r['idle_cpu_s']:.4f} s over {r['hold_s']} s" if "idle_cpu_s" in r else ""))
+                res[str(n)] = r
+            self.results["idle"][peer.name] = res
+
+    # ---- slow consumer
+    def slow_params(self):
+        if self.quick:
+            return {"rate": 2000, "links": 10, "duration": 4.0, "slow_for": 1.5, "grace": 4.0, "others": 4,
+                    "baseline": 1.0}
+        return {"rate": 2000, "links": 10, "duration": 10.0, "slow_for": 4.0, "grace": 10.0, "others": 4,
+                "baseline": 2.0}
+
+    def slow_run(self, peer, variant):
+        p = self.slow_params()
+        business_rate = p["rate"] / 10.0        # 1/10 of what the senders send
+        if peer.kind == "ringlink":
+            # One worker is the whole business side: it must run at rate/10 in total.
+            slow = {"us": int(round(1e6 / business_rate)), "for": p["slow_for"]}
+            if variant == "slow_path":
+                slow["path"] = "/slow"
+        else:
+            # A business goroutine per link: each at 1/10 of its own link's send rate.
+            slow = {"us": int(round(1e6 / (business_rate / p["links"]))), "for": p["slow_for"]}
+        try:
+            srv = Running(peer, slow)
+        except RuntimeError as e:
+            if peer.kind != "go":
+                raise
+            slow["for_text"] = f"{p['slow_for']:g}s"   # a flag.Duration wants a unit
+            log(f"  {peer.name}: retrying -slow-for with a unit ({e})")
+            srv = Running(peer, slow)
+        rss0 = status_kib(srv.pid, "VmRSS")
+        rj = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+        oj = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+        bj = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+        path = "/slow" if variant == "slow_path" else "/"
+        rate_cmd = ["taskset", "-c", LOAD_CORE, self.load, f"ws://127.0.0.1:{srv.port}{path}", "--mode", "rate",
+                    "--rate", str(p["rate"]), "--conns", str(p["links"]), "--size", "64",
+                    "--duration", f"{p['duration']:g}s", "--grace", f"{p['grace']:g}s", "--max-errors", "1000000000",
+                    "--json", rj]
+        other_cmd = ["taskset", "-c", LOAD_CORE, self.load, f"ws://127.0.0.1:{srv.port}/", "--conns",
+                     str(p["others"]), "--size", "64", "--duration", f"{p['slow_for']:g}s", "--grace", "30s",
+                     "--max-errors", "1000000000", "--json", oj]
+        base_cmd = other_cmd[:-1] + [bj]
+        base_cmd[base_cmd.index("--duration") + 1] = f"{p['baseline']:g}s"
+        record(rate_cmd)
+        record(other_cmd)
+        sampler = Sampler(srv)
+        sampler.start()
+        rp = subprocess.Popen(rate_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        op = subprocess.Popen(other_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        limit = p["duration"] + p["grace"] + 60
+        for proc in (rp, op):
+            try:
+                proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        record(base_cmd)
+        subprocess.run(base_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=limit)
+        sampler.halt.set()
+        sampler.join()
+        hwm = status_kib(srv.pid, "VmHWM")
+        stats = srv.stats()
+        text = srv.stop()
+
+        def load_json(path_):
+            try:
+                with open(path_) as f:
+                    return json.load(f)
+            except (OSError, ValueError):
+                return None
+            finally:
+                os.unlink(path_)
+
+        rjs, ojs, bjs = load_json(rj), load_json(oj), load_json(bj)
+        if rjs is None:
+            return {"error": "the rate load wrote no JSON"}
+        thr = rjs.get("throughput", {})
+        sent, got = thr.get("total_sent"), thr.get("total_received")
+        r = {"server_args": peer.args(0, slow)[1:], "params": p, "business_delay_us": slow["us"],
+             "sent": sent, "echoed": got, "lost": (sent - got) if sent is not None and got is not None else None,
+             "rss_start_kib": rss0, "peak_rss_kib": hwm, "load_errors": rjs.get("errors"),
+             "stream_p99_us": rjs.get("latency", {}).get("p99_us"),
+             "others_p99_slow_us": (ojs or {}).get("latency", {}).get("p99_us"),
+             "others_p50_slow_us": (ojs or {}).get("latency", {}).get("p50_us"),
+             "others_msgs_slow": ((ojs or {}).get("throughput") or {}).get("msgs_received"),
+             "others_p99_base_us": (bjs or {}).get("latency", {}).get("p99_us"),
+             "others_p50_base_us": (bjs or {}).get("latency", {}).get("p50_us")}
+        if peer.kind == "go":
+            r["server_dropped"] = stats.get("dropped") if stats else None
+            r["goroutines_end"] = stats.get("goroutines") if stats else None
+        elif peer.kind == "ringlink":
+            m = ringlink_metrics(text)
+            r["server_metrics"] = m
+            # Worker replies refused by a full outbound queue are lost too (policy reject).
+            r["server_dropped"] = (m.get("dropped", 0) + m.get("inbound_dropped", 0) + m.get("backpressured", 0)
+                                   if m else None)
+        return r
+
+    def section_slow(self):
+        log("slow consumer")
+        for peer in self.peers:
+            if not self.available(peer):
+                continue
+            if peer.kind not in ("ringlink", "go"):
+                self.skip(f"slow consumer, {peer.label}", "no slow business mode")
+                continue
+            variants = ["all"] if (peer.kind != "ringlink" or self.quick) else ["all", "slow_path"]
+            for v in variants:
+                name = peer.name if v == "all" else f"{peer.name} (/slow only)"
+                try:
+                    r = self.slow_run(peer, v)
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    r = {"error": str(e)}
+                if "error" in r:
+                    log(f"  {name}: {r['error']}")
+                else:
+                    log(f"  {name}: sent {r['sent']} echoed {r['echoed']} server dropped {r.get('server_dropped')} "
+                        f"peak rss {r['peak_rss_kib']} KiB; others p99 {us(r['others_p99_slow_us'])} "
+                        f"(baseline {us(r['others_p99_base_us'])})")
+                self.results["slow"][name] = r
+
+    # ---- microbenchmarks
+    def section_micro(self):
+        exe = os.path.join(self.build, "bench", "bench_protocol")
+        if not os.access(exe, os.X_OK):
+            self.skip("microbenchmarks", f"no binary at {os.path.relpath(exe, REPO)}")
+            return
+        log("microbenchmarks")
+        cmd = ["taskset", "-c", SERVER_CORE, exe, "--benchmark_repetitions=3",
+               "--benchmark_report_aggregates_only=true", "--benchmark_format=json"]
+        if self.quick:
+            cmd.append("--benchmark_min_time=0.02")
+        record(cmd)
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=900)
+        try:
+            j = json.loads(p.stdout)
+        except ValueError:
+            self.skip("microbenchmarks", f"no JSON (exit {p.returncode}): {p.stderr[-200:]}")
+            return
+        rows = []
+        for b in j.get("benchmarks", []):
+            if b.get("aggregate_name") != "median":
+                continue
+            rows.append({k: b.get(k) for k in ("run_name", "real_time", "cpu_time", "time_unit",
+                                               "bytes_per_second", "items_per_second")})
+        self.results["micro"] = {"context": j.get("context"), "medians": rows}
+
+    # ---- machine
+    def machine(self):
+        def sh(cmd):
+            try:
+                return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                      cwd=REPO, timeout=20).stdout.strip()
+            except (OSError, subprocess.TimeoutExpired):
+                return ""
+        lscpu = sh(["lscpu"])
+        model = re.search(r"Model name:\s*(.+)", lscpu)
+        dirty = bool(sh(["git", "status", "--porcelain", "--untracked-files=no"]))
+        return {"cpu": model.group(1).strip() if model else "?", "cores": os.cpu_count(),
+                "kernel": os.uname().release, "commit": sh(["git", "rev-parse", "--short", "HEAD"]),
+                "dirty": dirty, "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                "fd_limit": self.fd_limit, "quick": self.quick, "loadavg_start": loadavg(), "runs": self.runs,
+                "duration_s": self.duration, "warmup_s": self.warmup,
+                "command": " ".join(shlex.quote(x) for x in sys.argv)}
+
+    def run(self):
+        if self.a.from_json:   # only the report and plots again, from an earlier run's data
+            with open(self.a.from_json) as f:
+                self.results = json.load(f)
+            self.skipped = self.results.get("skipped", [])
+            COMMANDS[:] = self.results.get("commands", [])
+            self.quick = self.results["machine"]["quick"]
+            plots = Plots(self.results, self.peers, self.out).make()
+            Report(self, plots).write()
+            return
+        t0 = time.monotonic()
+        self.results["machine"] = self.machine()
+        only = set(self.a.only.split(",")) if self.a.only else {"echo", "idle", "slow", "configs", "micro"}
+        if not os.access(self.load, os.X_OK):
+            self.skip("every WebSocket load", f"no ringlink-load at {self.load}")
+        for name, fn in (("micro", self.section_micro), ("echo", self.section_echo), ("idle", self.section_idle),
+                         ("slow", self.section_slow), ("configs", self.section_configs)):
+            if name in only:
+                fn()
+        self.results["elapsed_s"] = time.monotonic() - t0
+        self.results["machine"]["loadavg_end"] = loadavg()
+        self.results["skipped"] = self.skipped
+        self.results["commands"] = COMMANDS
+        with open(os.path.join(self.out, "results.json"), "w") as f:
+            json.dump(self.results, f, indent=1)
+        plots = Plots(self.results, self.peers, self.out).make()
+        Report(self, plots).write()
+        log(f"done in {self.results['elapsed_s']:.0f} s: {os.path.join(self.out, 'REPORT.md')}")
+
+
