@@ -17,36 +17,41 @@ import time
 import urllib.request
 
 TCK = os.sysconf("SC_CLK_TCK")
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 IDLE_LINKS = os.path.join(REPO, "bench", "scripts", "idle_links.py")
 SERVER_CORE, LOAD_CORE = "0", "1"
 SOURCES = "127.0.0.1-127.0.0.20"   # spreads ephemeral ports over many source addresses
 
 # Echo shapes: (key, payload bytes, connections, in flight per connection).
 SHAPES = [
+    ("64B_x1", 64, 1, 1),
     ("64B_x100", 64, 100, 1),
     ("64B_x1000", 64, 1000, 1),
     ("64B_x10000", 64, 10000, 1),
     ("64B_x100_if16", 64, 100, 16),
     ("16KiB_x100", 16384, 100, 1),
 ]
-QUICK_SHAPES = ["64B_x100", "64B_x1000", "16KiB_x100"]
-CONFIG_SHAPES = ["64B_x100", "64B_x1000", "16KiB_x100"]
-QUICK_CONFIG_SHAPES = ["64B_x100", "16KiB_x100"]
+# One link, one message in flight is a latency figure (corking must add none): ringlink against the
+# ceiling and the fastest C peer is enough there.
+SHAPE_SERVERS = {"64B_x1": ("ringlink", "raw_echo", "lws_echo")}
+QUICK_SHAPES = ["64B_x1", "64B_x100", "64B_x1000", "64B_x100_if16", "16KiB_x100"]
+CONFIG_SHAPES = ["64B_x1", "64B_x100", "64B_x1000", "64B_x100_if16", "16KiB_x100"]
+QUICK_CONFIG_SHAPES = ["64B_x1000", "64B_x100_if16"]
 
-# What the seed says of each design (SEED.md), next to what we measure.
+# The seed's closing table (shared/seed/link-goroutine-analysis.zh.md, "性能对比总结"), in English:
+# CPU cost, memory stability, message reliability, code complexity, goroutines per link, where to use it.
+# ringlink's row is its own claim, measured by the same columns.
 SEED_ROWS = [
-    ("go_dual", "dual goroutine (today)", "sendLoop + receiveLoop per link",
-     "2 goroutines/link; context switches", "channel of 256 each way, then blocks", "lossless (blocks)", "2 (+1 business here)"),
-    ("go_v2", "v2 non-blocking read", "select: writes first; read with 1 ms deadline",
-     "SetReadDeadline syscall every 1 ms per link", "GC churn", "drops when receive channel full", "1"),
-    ("go_v3", "v3 batch send", "send up to 16, then one read (1 s timeout)",
-     "moderate", "no backpressure: can grow", "blocks whole loop when business slow", "1"),
-    (None, "v4 combined", "1 goroutine/link, balanced", "-", "-", "-", "1"),
-    ("go_v5", "v5 aggregation", "one goroutine polls 2 links, 1 ms polling",
-     "1 ms polling", "fixed groups", "single write try; panic kills group", "0.5"),
-    ("ringlink", "ringlink", "one reactor thread per core; bounded rings; pause policy",
-     "no polling; budgets per wakeup", "every queue bounded, pooled buffers with caps", "pause: lossless, per link", "~0 (threads)"),
+    ("go_dual", "dual goroutine (today)", "medium", "good", "high", "low", "2", "simple, reliable services"),
+    ("go_v2", "v2 non-blocking read", "very high", "good", "medium (drops on purpose)", "high", "1",
+     "write-latency sensitive"),
+    ("go_v3", "v3 batch send", "medium-low", "poor (may OOM)", "high", "medium", "1", "zero loss required"),
+    ("go_v4", "v4 combined", "low", "good", "medium (protective drops)", "medium", "1",
+     "general production; 10K-100K links"),
+    ("go_v5", "v5 aggregation", "medium-high", "good", "medium (protective drops)", "high", "0.5",
+     "above 100K links"),
+    ("ringlink", "ringlink", "no polling; budgets per turn", "every queue bounded", "pause: lossless, per link",
+     "-", "~0 (a thread per core)", "-"),
 ]
 
 
@@ -70,10 +75,11 @@ def free_port():
 
 
 def cpu_ticks(pid):
+    """(utime, stime) clock ticks of a process, all its threads, from /proc/PID/stat."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
+        return int(fields[11]), int(fields[12])
     except (OSError, IndexError, ValueError):
         return None
 

@@ -6,6 +6,7 @@ import os
 import re
 import resource
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -40,7 +41,7 @@ class Harness:
         best = os.path.basename(self.build.rstrip("/"))
         self.peers = [Peer("ringlink", os.path.join(self.build, "tools", "ringlink-echo"), "ringlink",
                            f"ringlink ({best})")]
-        for g in ("go_dual", "go_v2", "go_v3", "go_v5"):
+        for g in ("go_dual", "go_v2", "go_v3", "go_v4", "go_v5"):
             self.peers.append(Peer(g, peer_binary(self.peers_dir, g), "go"))
         for c in ("beast_echo", "lws_echo"):
             self.peers.append(Peer(c, peer_binary(self.peers_dir, c), "cpp"))
@@ -53,6 +54,15 @@ class Harness:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # children inherit it
         self.fd_limit = hard
+        self.only = set(a.only.split(",")) if a.only else {"echo", "idle", "slow", "configs", "micro"}
+        self.baseline = None
+        if a.baseline:
+            with open(a.baseline) as f:
+                self.baseline = json.load(f)
+        self.perf = shutil.which("perf")
+        self.halted = threading.Event()
+        if not self.perf:
+            self.skip("syscalls per message", "perf not installed (make deps-bench installs linux-perf)")
 
     def skip(self, what, why):
         line = f"{what}: skipped ({why})"
@@ -70,6 +80,23 @@ class Harness:
         return True
 
     # ---- one echo run
+    def syscall_count(self, pid, delay, seconds, out):
+        """Counts the server's system calls (kernel tracepoint raw_syscalls:sys_enter, every thread) over
+        `seconds`, starting `delay` seconds from now; far lighter than strace, so the load keeps its shape."""
+        if self.halted.wait(delay):
+            return
+        cmd = ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", str(pid), "--", "sleep", f"{seconds:g}"]
+        record(cmd)
+        t = time.monotonic()
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               timeout=seconds + 20)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        m = re.search(r"^(\d+),", p.stderr, re.M)
+        if m:
+            out["syscalls"], out["window_s"] = int(m.group(1)), time.monotonic() - t
+
     def echo_run(self, peer, shape):
         key, size, conns, inflight = shape
         ramp_rate = 5000 if conns > 1000 else 0
@@ -93,15 +120,34 @@ class Harness:
         sampler.start()
         t0 = time.monotonic()
         timeout = 60 + warmup + self.duration + conns / 1000
+        counted = {}
+        counter = None
+        if self.perf:
+            ramp_guess = conns / ramp_rate if ramp_rate else 0.3
+            self.halted.clear()
+            counter = threading.Thread(target=self.syscall_count, daemon=True,
+                                       args=(srv.pid, ramp_guess + warmup + 0.5, self.duration - 1.0, counted))
         try:
-            lp = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, text=True)
-            load_rc, load_out = lp.returncode, lp.stdout
-        except subprocess.TimeoutExpired:
-            load_rc, load_out = -1, "timeout"
+            lp = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            sampler.load_pid = lp.pid
+            if counter:
+                counter.start()
+            try:
+                load_out, _ = lp.communicate(timeout=timeout)
+                load_rc = lp.returncode
+            except subprocess.TimeoutExpired:
+                lp.kill()
+                lp.communicate()
+                load_rc, load_out = -1, "timeout"
+        finally:
+            self.halted.set()
+            if counter and counter.is_alive():
+                counter.join()
         sampler.halt.set()
         sampler.join()
         hwm = status_kib(srv.pid, "VmHWM")
-        srv.stop()
+        srv_log = srv.stop()
+        backend = re.search(r" on (epoll|io_uring)", srv_log) if peer.kind == "ringlink" else None
         try:
             with open(js.name) as f:
                 j = json.load(f)
@@ -116,18 +162,34 @@ class Harness:
         measured = j.get("measured_s", self.duration) or self.duration
         start = t0 + ramp + warmup + 0.3
         end = start + measured - 0.4
-        cpu, cpu_s = sampler.cpu_percent(start, end) or (None, None)
         mps = thr.get("msgs_per_s")
-        jcpu = j.get("cpu") or {}
+        cpu = sampler.cpu(start, end)
+        lcpu = sampler.cpu(start, end, index=5)
+
+        def per_msg_us(c, part):
+            # CPU seconds over the window per message echoed in it, in microseconds.
+            return 1e6 * c[part] / (mps * c["window_s"]) if (c and mps) else None
+
+        # Fewer than 20 clock ticks of server CPU make the ratio noise.
+        enough = bool(cpu and mps and cpu["s"] >= 20.0 / TCK)
+        load_pct = lcpu["pct"] if lcpu else None
         run = {
             "msgs_per_s": mps,
             "p50_us": lat.get("p50_us"), "p99_us": lat.get("p99_us"),
             "p99.9_us": lat.get("p99.9_us"), "p99.99_us": lat.get("p99.99_us"),
-            "server_cpu_pct": cpu,
-            # Fewer than 20 clock ticks of server CPU make the ratio noise.
-            "per_core_s": (mps / (cpu / 100.0)) if (mps and cpu and cpu_s >= 20.0 / TCK) else None,
-            "load_cpu_pct": jcpu.get("process_percent", j.get("process_cpu_percent")),
-            "load_saturated": j.get("self_saturated"),
+            "server_cpu_pct": cpu["pct"] if cpu else None,
+            "per_core_s": (mps / (cpu["pct"] / 100.0)) if enough else None,
+            "server_cpu_us_per_msg": per_msg_us(cpu, "s") if enough else None,
+            "server_user_us_per_msg": per_msg_us(cpu, "user_s") if enough else None,
+            "server_kernel_us_per_msg": per_msg_us(cpu, "sys_s") if enough else None,
+            "load_cpu_pct": load_pct,
+            "load_user_us_per_msg": per_msg_us(lcpu, "user_s"),
+            "load_kernel_us_per_msg": per_msg_us(lcpu, "sys_s"),
+            # The load core, not the server, limited the run: the tool says so, or its process used
+            # (nearly) all of its core.
+            "load_saturated": bool(j.get("self_saturated")) or (load_pct is not None and load_pct >= 95.0),
+            "syscalls_per_msg": (counted["syscalls"] / (mps * counted["window_s"])
+                                 if counted.get("syscalls") is not None and mps else None),
             "core_server_busy_pct": sampler.core_busy(start, end, int(SERVER_CORE)),
             "core_load_busy_pct": sampler.core_busy(start, end, int(LOAD_CORE)),
             "errors": j.get("errors"), "load_exit": load_rc,
@@ -136,31 +198,39 @@ class Harness:
             "threads": sampler.max_of(3),
             "distribution": lat.get("distribution"),
         }
+        if backend:
+            run["backend"] = backend.group(1)
         if sampler.stats:
             run["goroutines"] = max(s.get("goroutines", 0) for _, s in sampler.stats)
         if j.get("errors"):
             log(f"  {peer.name} {key}: {j.get('errors')} load errors")
         return run
 
-    def echo_series(self, peer, shape):
-        runs = []
-        for i in range(self.runs):
-            try:
-                r = self.echo_run(peer, shape)
-            except RuntimeError as e:
-                r = {"error": str(e)}
-            runs.append(r)
-            if "error" in r:
-                log(f"  {peer.name} {shape[0]} run {i + 1}: {r['error']}")
-            else:
-                log(f"  {peer.name} {shape[0]} run {i + 1}: {si(r['msgs_per_s'])} msgs/s, p99 {us(r['p99_us'])}, "
-                    f"server cpu {r['server_cpu_pct'] or 0:.0f}%")
+    SUMMARY_KEYS = ("msgs_per_s", "p50_us", "p99_us", "p99.9_us", "p99.99_us", "server_cpu_pct", "per_core_s",
+                    "server_cpu_us_per_msg", "server_user_us_per_msg", "server_kernel_us_per_msg",
+                    "load_cpu_pct", "load_user_us_per_msg", "load_kernel_us_per_msg", "syscalls_per_msg",
+                    "errors", "rss_kib", "threads", "goroutines", "core_server_busy_pct", "core_load_busy_pct")
+
+    def one_echo(self, peer, shape, i):
+        try:
+            r = self.echo_run(peer, shape)
+        except RuntimeError as e:
+            r = {"error": str(e)}
+        if "error" in r:
+            log(f"  {peer.label} {shape[0]} run {i + 1}: {r['error']}")
+        else:
+            log(f"  {peer.label} {shape[0]} run {i + 1}: {si(r['msgs_per_s'])} msgs/s, p99 {us(r['p99_us'])}, "
+                f"server cpu {r['server_cpu_pct'] or 0:.0f}%"
+                + (f", {r['syscalls_per_msg']:.3f} syscalls/msg" if r.get("syscalls_per_msg") is not None else ""))
+        return r
+
+    def summarize(self, runs):
         ok = [r for r in runs if "error" not in r and r.get("msgs_per_s")]
-        summary = {k: median_range([r.get(k) for r in ok]) for k in
-                   ("msgs_per_s", "p50_us", "p99_us", "p99.9_us", "p99.99_us", "server_cpu_pct", "per_core_s",
-                    "load_cpu_pct", "errors", "rss_kib", "threads", "goroutines", "core_server_busy_pct",
-                    "core_load_busy_pct")}
+        summary = {k: median_range([r.get(k) for r in ok]) for k in self.SUMMARY_KEYS}
         summary["load_saturated_runs"] = sum(1 for r in ok if r.get("load_saturated"))
+        backends = {r["backend"] for r in ok if r.get("backend")}
+        if backends:
+            summary["backend"] = "/".join(sorted(backends))
         if ok:   # the run whose throughput is the median: its latency distribution for the plot
             mid = sorted(ok, key=lambda r: r["msgs_per_s"])[(len(ok) - 1) // 2]
             summary["distribution"] = mid.get("distribution")
@@ -181,27 +251,46 @@ class Harness:
             out.append(s)
         return out
 
-    def section_echo(self):
-        log("echo: peers")
-        for peer in self.peers:
-            if not self.available(peer):
-                continue
-            for shape in self.shapes():
-                self.results["echo"].setdefault(peer.name, {})[shape[0]] = self.echo_series(peer, shape)
-
-    def section_configs(self):
-        log("echo: ringlink configurations")
-        keys = QUICK_CONFIG_SHAPES if self.quick else CONFIG_SHAPES
+    def config_peers(self):
+        """The --config builds, each a ringlink server of its own; one whose build is --build is the same
+        binary as the ringlink row, so it is not measured twice."""
+        out = []
         for name, path in self.a.config:
-            peer = Peer("ringlink", os.path.join(os.path.abspath(path), "tools", "ringlink-echo"), "ringlink",
+            if os.path.realpath(path) == os.path.realpath(self.build):
+                continue
+            peer = Peer(f"config:{name}", os.path.join(os.path.abspath(path), "tools", "ringlink-echo"), "ringlink",
                         f"config {name}")
             if not peer.exists():
                 self.skip(f"config {name}", f"no binary at {os.path.relpath(peer.path, REPO)}")
                 continue
-            res = {"build": path}
-            for shape in self.shapes(keys):
-                res[shape[0]] = self.echo_series(peer, shape)
-            self.results["configs"][name] = res
+            out.append((name, path, peer))
+        return out
+
+    def section_echo(self, with_configs):
+        """Every server of a shape runs once per round, and the rounds repeat: each figure's runs are
+        alternated with its references' (raw, dual, the other builds), so a slow minute of the machine
+        lands on all of them instead of on one server's figure."""
+        log("echo: every server, alternated")
+        peers = [p for p in self.peers if self.available(p)]
+        if "echo" not in self.only:   # configurations only: with their references
+            peers = [p for p in peers if p.name in ("ringlink", "raw_echo")]
+        configs = self.config_peers() if with_configs else []
+        config_keys = QUICK_CONFIG_SHAPES if self.quick else CONFIG_SHAPES
+        for shape in self.shapes():
+            servers = [p for p in peers if p.name in SHAPE_SERVERS.get(shape[0], (p.name,))]
+            servers += [c[2] for c in configs if shape[0] in config_keys]
+            runs = {p.name: [] for p in servers}
+            for i in range(self.runs):
+                for p in servers:
+                    runs[p.name].append(self.one_echo(p, shape, i))
+            for p in servers:
+                summary = self.summarize(runs[p.name])
+                if p.name.startswith("config:"):
+                    name = p.name.split(":", 1)[1]
+                    entry = self.results["configs"].setdefault(name, {"build": dict((n, b) for n, b, _ in configs)[name]})
+                    entry[shape[0]] = summary
+                else:
+                    self.results["echo"].setdefault(p.name, {})[shape[0]] = summary
 
     # ---- idle links
     def idle_run(self, peer, links, hold, sources):
@@ -282,14 +371,16 @@ class Harness:
     def section_idle(self):
         log("idle links: memory and CPU")
         hold = 3 if self.quick else 10
-        for peer in self.peers:
+        # The epoll build too: idle memory is judged on both backends.
+        epoll = [c[2] for c in self.config_peers() if "epoll" in c[0]] if "configs" in self.only else []
+        for peer in self.peers + epoll:
             if not self.available(peer) or peer.kind == "raw":
                 continue
-            sizes = [10000, 19000]
+            sizes = [10000, 19000] if peer in self.peers else [10000]
             if self.quick:
                 # Polling designs accept 10,000 links slowly (minutes): quick runs give the
                 # targets' servers 10,000 and the others fewer.
-                sizes = [10000] if peer.name in ("ringlink", "go_dual") else [3000]
+                sizes = [10000] if peer.name in ("ringlink", "go_dual", "go_v4") or peer in epoll else [3000]
             res = {}
             for n in sizes:
                 if n + 200 > self.fd_limit:
@@ -463,7 +554,13 @@ class Harness:
         lscpu = sh(["lscpu"])
         model = re.search(r"Model name:\s*(.+)", lscpu)
         dirty = bool(sh(["git", "status", "--porcelain", "--untracked-files=no"]))
-        return {"cpu": model.group(1).strip() if model else "?", "cores": os.cpu_count(),
+        cfg = {}
+        try:   # the build's compile-time settings, kept so the report never reads the build dir again
+            with open(os.path.join(self.build, "ringlink_config.hpp")) as f:
+                cfg = {k: int(v) for k, v in re.findall(r"(\w+)\s*=\s*(\d+)", f.read())}
+        except OSError:
+            pass
+        return {"cpu": model.group(1).strip() if model else "?", "cores": os.cpu_count(), "ringlink_config": cfg,
                 "kernel": os.uname().release, "commit": sh(["git", "rev-parse", "--short", "HEAD"]),
                 "dirty": dirty, "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                 "fd_limit": self.fd_limit, "quick": self.quick, "loadavg_start": loadavg(), "runs": self.runs,
@@ -482,13 +579,17 @@ class Harness:
             return
         t0 = time.monotonic()
         self.results["machine"] = self.machine()
-        only = set(self.a.only.split(",")) if self.a.only else {"echo", "idle", "slow", "configs", "micro"}
+        only = self.only
         if not os.access(self.load, os.X_OK):
             self.skip("every WebSocket load", f"no ringlink-load at {self.load}")
-        for name, fn in (("micro", self.section_micro), ("echo", self.section_echo), ("idle", self.section_idle),
-                         ("slow", self.section_slow), ("configs", self.section_configs)):
-            if name in only:
-                fn()
+        if "micro" in only:
+            self.section_micro()
+        if "echo" in only or "configs" in only:
+            self.section_echo(with_configs="configs" in only)
+        if "idle" in only:
+            self.section_idle()
+        if "slow" in only:
+            self.section_slow()
         self.results["elapsed_s"] = time.monotonic() - t0
         self.results["machine"]["loadavg_end"] = loadavg()
         self.results["skipped"] = self.skipped

@@ -114,12 +114,14 @@ def ringlink_metrics(text):
 
 
 class Sampler(threading.Thread):
-    """Samples a server's CPU ticks, RSS and threads every 0.2 s; with go, /stats every second."""
+    """Samples a server's CPU ticks (user and kernel apart), RSS and threads every 0.2 s, and the
+    load tool's CPU ticks once its pid is set (load_pid); with go, /stats every second."""
 
     def __init__(self, running, stats_every=None):
         super().__init__(daemon=True)
         self.running, self.stats_every = running, stats_every
         self.samples, self.stats = [], []
+        self.load_pid = None
         self.halt = threading.Event()
 
     def run(self):
@@ -128,7 +130,7 @@ class Sampler(threading.Thread):
         while not self.halt.is_set():
             t = time.monotonic()
             self.samples.append((t, cpu_ticks(pid), status_kib(pid, "VmRSS"), status_kib(pid, "Threads"),
-                                 core_ticks()))
+                                 core_ticks(), cpu_ticks(self.load_pid) if self.load_pid else None))
             if self.stats_every and t - last_stats >= self.stats_every:
                 last_stats = t
                 s = self.running.stats()
@@ -136,12 +138,16 @@ class Sampler(threading.Thread):
                     self.stats.append((t, s))
             self.halt.wait(0.2)
 
-    def cpu_percent(self, start, end):
-        inside = [s for s in self.samples if start <= s[0] <= end and s[1] is not None]
+    def cpu(self, start, end, index=1):
+        """{pct, s, user_s, sys_s, window_s} of the server (index 1) or the load tool (index 5) over the
+        window, from the first and last samples inside it; None when the window is too short."""
+        inside = [s for s in self.samples if start <= s[0] <= end and s[index] is not None]
         if len(inside) < 2 or inside[-1][0] - inside[0][0] < 0.5:
             return None
-        (t0, c0), (t1, c1) = inside[0][:2], inside[-1][:2]
-        return 100.0 * (c1 - c0) / TCK / (t1 - t0), (c1 - c0) / TCK
+        (t0, c0), (t1, c1) = (inside[0][0], inside[0][index]), (inside[-1][0], inside[-1][index])
+        user, sys_ = (c1[0] - c0[0]) / TCK, (c1[1] - c0[1]) / TCK
+        return {"pct": 100.0 * (user + sys_) / (t1 - t0), "s": user + sys_, "user_s": user, "sys_s": sys_,
+                "window_s": t1 - t0}
 
     def core_busy(self, start, end, core):
         """Busy % of one core (every process and interrupt) over the window."""
