@@ -38,11 +38,11 @@ DEB_PACKAGES = g++ clang libclang-rt-14-dev meson ninja-build pkg-config \
   golang-github-gorilla-websocket-dev libssl-dev openssl procps gnuplot-nox chromium chromium-driver nodejs \
   libhiredis-dev libnats-dev redis-server nats-server
 # Only `make bench` needs these: the reference servers it compares against.
-BENCH_PACKAGES = libboost1.74-dev libwebsockets-dev golang-golang-x-time-dev
+BENCH_PACKAGES = libboost1.74-dev libwebsockets-dev golang-golang-x-time-dev linux-perf pmccabe
 # npm comes with some nodejs builds (NodeSource's); Debian's is a package of its own.
 DEB_PACKAGES += $(if $(shell command -v npm),,npm)
 
-.PHONY: all deps deps-bench build test run bench fuzz test-asan test-tsan clean
+.PHONY: all deps deps-bench build test run bench check-figures fuzz test-asan test-tsan clean
 
 all: build
 
@@ -86,8 +86,13 @@ run: build
 # BENCH_CONFIGS (framing-backend-allocator), the reference servers, then
 # bench/scripts/bench_report.py -> bench/results/REPORT.md, results.json and
 # the plots (see bench/README.md). QUICK=1 is a short version (< 5 min).
-BENCH_CONFIGS ?= native-auto-mimalloc native-epoll-mimalloc native-uring-mimalloc wslay-auto-mimalloc native-auto-system
+# A full run publishes its report as bench/RESULTS.md (with results.json and
+# the plots beside it) and checks that every figure in the docs is backed by
+# committed data (bench/scripts/check_figures.py). BENCH_BASELINE is the
+# earlier run the before/after tables compare against.
+BENCH_CONFIGS ?= native-epoll-mimalloc native-uring-mimalloc wslay-auto-mimalloc native-auto-system
 BENCH_BUILD    = build/$(FRAMING)-$(BACKEND)-$(ALLOCATOR)-release
+BENCH_BASELINE ?= bench/data/baseline/results-dd2d2e2.json
 bench: deps-bench
 	$(MAKE) build BUILDTYPE=release
 	@for c in $(BENCH_CONFIGS); do \
@@ -101,7 +106,16 @@ bench: deps-bench
 	bash bench/scripts/build_peers.sh $(BENCH_BUILD)
 	/usr/bin/python3 bench/scripts/bench_report.py --build $(BENCH_BUILD) \
 	  $(foreach c,$(BENCH_CONFIGS),--config $(c)=build/$(c)-release) \
-	  --out bench/results $(if $(filter-out 0,$(QUICK)),--quick)
+	  --baseline $(BENCH_BASELINE) --out bench/results $(if $(filter-out 0,$(QUICK)),--quick)
+	@if [ "$(filter-out 0,$(QUICK))" = "" ]; then \
+	  cp bench/results/REPORT.md bench/RESULTS.md && cp bench/results/results.json bench/results.json && \
+	  cp bench/results/*.png bench/ && echo "bench: published bench/RESULTS.md"; \
+	  /usr/bin/python3 bench/scripts/check_figures.py; \
+	fi
+
+# Every figure in README.md, bench/README.md, docs/ and bench/RESULTS.md backed by committed data.
+check-figures:
+	/usr/bin/python3 bench/scripts/check_figures.py
 
 # The sanitizers see only the system allocator's heap (and TSan would take
 # mimalloc's reuse of memory across threads for races): allocator=system.
@@ -109,11 +123,16 @@ test-asan:
 	$(MAKE) test ALLOCATOR=system BUILD=build/asan-$(FRAMING)-$(BACKEND)-$(notdir $(CXX)) \
 	  MESON_OPTS="-Db_sanitize=address,undefined -Db_lundef=false"
 
-# Everything that crosses threads: the rings and the engine over loopback.
-TSAN_SUITES ?= --suite net --suite engine
+# Every suite that starts threads: the rings, the engine over loopback, the
+# fault probes, the real-peer integration tests, the load tool, the conformance
+# judge and the examples. Only the single-threaded protocol unit tests and the
+# packaging tests (install, subproject) are left out. TSan slows a test 5-15x:
+# the timeouts are tripled.
+TSAN_SUITES ?= --suite net --suite engine --suite fault --suite integration --suite load \
+  --suite conformance --suite examples
 test-tsan:
 	$(MAKE) test ALLOCATOR=system BUILD=build/tsan-$(FRAMING)-$(BACKEND) MESON_OPTS="-Db_sanitize=thread" \
-	  TEST_ARGS="$(TSAN_SUITES)"
+	  TEST_ARGS="$(TSAN_SUITES) --timeout-multiplier 3"
 
 FUZZ_BUILD = build/fuzz
 FUZZ_TARGETS = fuzz_handshake fuzz_frame_decoder fuzz_differential fuzz_session fuzz_link fuzz_deflate_negotiation fuzz_inflate
