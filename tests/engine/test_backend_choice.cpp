@@ -96,6 +96,19 @@ TEST(BackendChoice, AutoRunsOnIoUringWhereItWorks) {
   s.stop();
 }
 
+// A build with io_backend=uring has no fallback: where the kernel refuses
+// io_uring its servers do not start and this test fails, so CI's
+// BACKEND=uring step proves io_uring ran instead of staying green on epoll.
+TEST(BackendChoice, UringBuildRunsOnIoUringOrFails) {
+  if constexpr (config::backend != config::Backend::uring) GTEST_SKIP() << "io_backend is not uring";
+  Echo h;
+  Server s(two_reactors(), h);
+  ASSERT_EQ(s.start(), 0) << "io_backend=uring and the kernel refused io_uring";
+  for (std::size_t i = 0; i < s.reactor_count(); ++i) EXPECT_STREQ(s.reactor(i).backend_name(), "io_uring");
+  EXPECT_TRUE(echo_once(s.port()));
+  s.stop();
+}
+
 // Where the kernel has receive bundles (6.10), a message larger than a
 // buffer arrives in completions of several buffers each, handed over in
 // order: the echo comes back byte for byte, and the bundles are counted.
