@@ -54,7 +54,7 @@ class Harness:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # children inherit it
         self.fd_limit = hard
-        self.only = set(a.only.split(",")) if a.only else {"echo", "idle", "slow", "configs", "micro"}
+        self.only = set(a.only.split(",")) if a.only else {"echo", "idle", "slow", "configs", "micro", "mix"}
         self.baseline = None
         if a.baseline:
             with open(a.baseline) as f:
@@ -398,6 +398,93 @@ class Harness:
                 res[str(n)] = r
             self.results["idle"][peer.name] = res
 
+    # ---- the seed's recommendations: many links, 1 % active
+    MIX_SERVERS = ("go_dual", "go_v4", "go_v5", "ringlink")
+
+    def mix_run(self, peer, links, seconds):
+        """`links` open links of which 1 % echo at 10 messages/s each and the rest stay idle: the server's
+        RSS growth per link, its CPU per active message and the active links' p99."""
+        active = max(1, links // 100)
+        idle = links - active
+        srv = Running(peer)
+        rss0 = status_kib(srv.pid, "VmRSS")
+        hold = seconds + 8
+        icmd = ["taskset", "-c", LOAD_CORE, sys.executable, IDLE_LINKS, "--port", str(srv.port), "--pid",
+                str(srv.pid), "--links", str(idle), "--hold", str(hold), "--settle", "0.5", "--source-ips", SOURCES]
+        record(icmd)
+        ip = subprocess.Popen(icmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 150
+            while True:   # every idle link open: the server holds that many descriptors
+                try:
+                    if len(os.listdir(f"/proc/{srv.pid}/fd")) >= idle:
+                        break
+                except OSError:
+                    raise RuntimeError("the server exited")
+                if ip.poll() is not None:
+                    raise RuntimeError("idle links: " + cell_text(ip.stderr.read() or "exited", 100))
+                if time.time() > deadline:
+                    raise RuntimeError(f"did not accept {idle} idle links in 150 s")
+                time.sleep(0.2)
+            js = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+            lcmd = ["taskset", "-c", LOAD_CORE, self.load, f"ws://127.0.0.1:{srv.port}/", "--mode", "rate",
+                    "--rate", str(active * 10), "--conns", str(active), "--size", "64", "--duration",
+                    f"{seconds}s", "--grace", "5s", "--max-errors", "1000000000", "--json", js]
+            record(lcmd)
+            sampler = Sampler(srv)
+            sampler.start()
+            t0 = time.monotonic()
+            subprocess.run(lcmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=seconds + 60)
+            t1 = time.monotonic()
+            sampler.halt.set()
+            sampler.join()
+            try:
+                with open(js) as f:
+                    j = json.load(f)
+            except (OSError, ValueError):
+                j = {}
+            os.unlink(js)
+            thr = j.get("throughput") or {}
+            sent, got = thr.get("total_sent"), thr.get("total_received")
+            cpu = sampler.cpu(t0, t1)
+            rss = sampler.max_of(2)
+            return {"links": links, "active": active, "sent": sent, "echoed": got,
+                    "lost": (sent - got) if sent is not None and got is not None else None,
+                    "rss_start_kib": rss0, "rss_kib": rss,
+                    "rss_per_link_b": (rss - rss0) * 1024.0 / links if rss and rss0 else None,
+                    "cpu_us_per_msg": 1e6 * cpu["s"] / got if cpu and got else None,
+                    "cpu_pct": cpu["pct"] if cpu else None,
+                    "p50_us": (j.get("latency") or {}).get("p50_us"), "p99_us": (j.get("latency") or {}).get("p99_us")}
+        finally:
+            if ip.poll() is None:
+                ip.kill()
+            ip.communicate()
+            srv.stop()
+
+    def section_mix(self):
+        log("the seed's recommendations: 1 % of the links active")
+        sizes = [1000, 10000] if self.quick else [1000, 10000, 19000]
+        seconds = 4 if self.quick else 10
+        for peer in self.peers:
+            if peer.name not in self.MIX_SERVERS or not self.available(peer):
+                continue
+            res = {}
+            for n in sizes:
+                if n + 300 > self.fd_limit:
+                    self.skip(f"mix {n}", f"open-file limit {self.fd_limit}")
+                    continue
+                try:
+                    r = self.mix_run(peer, n, seconds)
+                    log(f"  {peer.name} {n} links: {r['rss_per_link_b'] or 0:.0f} B/link, "
+                        f"{r['cpu_us_per_msg'] or 0:.1f} µs per active msg, p99 {us(r['p99_us'])}, lost {r['lost']}")
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    r = {"error": str(e)}
+                    log(f"  {peer.name} {n} links: {e}")
+                res[str(n)] = r
+                if "error" in r:   # a design that cannot hold n links cannot hold more
+                    break
+            self.results.setdefault("mix", {})[peer.name] = res
+
     # ---- slow consumer
     def slow_params(self):
         if self.quick:
@@ -590,6 +677,8 @@ class Harness:
             self.section_idle()
         if "slow" in only:
             self.section_slow()
+        if "mix" in only:
+            self.section_mix()
         self.results["elapsed_s"] = time.monotonic() - t0
         self.results["machine"]["loadavg_end"] = loadavg()
         self.results["skipped"] = self.skipped

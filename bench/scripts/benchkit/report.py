@@ -80,6 +80,7 @@ class Report:
         self.echo_tables(w)
         self.idle_table(w)
         self.slow_table(w)
+        self.mix_table(w)
         self.config_table(w)
         self.micro_table(w)
         self.plot_list(w)
@@ -392,6 +393,55 @@ class Report:
                         "server µs per msg", "÷ raw", "user / kernel µs per msg", "syscalls per msg",
                         "load CPU", "core 0 / 1 busy", "notes"], rows))
             w("")
+
+    def mix_table(self, w):
+        mix = self.r.get("mix")
+        if not mix:
+            return
+        w("## The seed's recommendations, tested\n")
+        w("The seed recommends dual goroutines below 10K links, v4 from 10K to 100K and v5 above 100K. Here each "
+          "design holds N links of which 1 % echo 64 B at 10 messages/s each (ringlink-load rate mode) and the rest "
+          "stay idle (`idle_links.py`). Per link: the server's RSS growth over N; per active message: the server's "
+          "CPU (utime + stime) over the active window ÷ the messages echoed; p99 of the active links' round trips. "
+          "The per-process descriptor limit here (20,000) caps N at 19,000: the seed's 100K boundary cannot be "
+          "reached by one process on this machine.\n")
+        sizes = sorted({int(n) for v in mix.values() for n in v})
+        rows = []
+        for name, by_n in mix.items():
+            for n in sizes:
+                r = by_n.get(str(n))
+                if r is None:
+                    continue
+                if "error" in r:
+                    rows.append([self.label(name), str(n), "-", "-", "-", "-", cell_text(r["error"], 90)])
+                    continue
+                rows.append([self.label(name), str(n),
+                             "-" if r.get("rss_per_link_b") is None else f"{r['rss_per_link_b']:.0f} B",
+                             "-" if r.get("cpu_us_per_msg") is None else f"{r['cpu_us_per_msg']:.1f} µs",
+                             us(r.get("p99_us")), "-" if r.get("lost") is None else str(r["lost"]), "-"])
+        w(md_table(["server", "links", "RSS per link", "server CPU per active message", "p99", "lost", "note"], rows))
+        w("")
+        seed = {1000: "go_dual", 10000: "go_v4", 19000: "go_v4"}
+        for n in sizes:
+            cands = {name: by_n[str(n)] for name, by_n in mix.items()
+                     if str(n) in by_n and "error" not in by_n[str(n)] and by_n[str(n)].get("cpu_us_per_msg")}
+            go = {k: v for k, v in cands.items() if k.startswith("go_")}
+            if not go:
+                continue
+            best_cpu = min(go, key=lambda k: go[k]["cpu_us_per_msg"])
+            best_mem = min(go, key=lambda k: go[k].get("rss_per_link_b") or float("inf"))
+            rec = seed.get(n)
+            holds = "holds" if rec in (best_cpu, best_mem) else "does not hold"
+            line = (f"- **{n} links:** the seed recommends {rec}; of the Go designs {best_cpu} used the least CPU per "
+                    f"active message ({go[best_cpu]['cpu_us_per_msg']:.1f} µs) and {best_mem} the least memory per link "
+                    f"({go[best_mem]['rss_per_link_b']:.0f} B), so the recommendation {holds} here on "
+                    f"{'CPU and memory' if rec == best_cpu == best_mem else 'CPU' if rec == best_cpu else 'memory' if rec == best_mem else 'either'}.")
+            rl = cands.get("ringlink")
+            if rl:
+                line += (f" ringlink: {rl['cpu_us_per_msg']:.1f} µs per active message, "
+                         f"{rl['rss_per_link_b']:.0f} B per link, p99 {us(rl.get('p99_us'))}.")
+            w(line)
+        w("")
 
     def idle_table(self, w):
         if not self.r["idle"]:
