@@ -36,11 +36,11 @@ mkdir -p "$(dirname "$out")"
   echo "# command: bench/scripts/profile.sh $build $name $conns $size $inflight $window $top"
   echo "# date $(date -Iseconds); commit $(git -C "$repo" rev-parse --short HEAD); kernel $(uname -r)"
   echo "# load: $conns links x $size B, $inflight in flight, ${window} s sampled; server core 0, load core 1"
-  grep -E "msgs/s|throughput|p99" "$work/load.txt" | head -5 | sed 's/^/# load: /'
+  grep -E "msgs/s|throughput|p99" "$work/load.txt" | head -5 | sed 's/^/# load: /' || true
   echo "# self time, top $top (perf report --no-children --sort dso,symbol):"
   perf report -i "$work/perf.data" --stdio --no-children --sort dso,symbol -g none --percent-limit 0.3 2>/dev/null |
-    grep -E '^ +[0-9]' | head -n "$top"
+    grep -E '^ +[0-9]' | sed -E 's/( +-)+ *$//' | head -n "$top" || true
   echo "# by object (perf report --sort dso):"
-  perf report -i "$work/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -E '^ +[0-9]' | head -n 10
+  perf report -i "$work/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -E '^ +[0-9]' | sed -E 's/( +-)+ *$//' | head -n 10 || true
 } >"$out"
 echo "wrote ${out#$repo/}"
