@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="runs per figure in a full run (at least 3)")
     ap.add_argument("--only", help="comma list of sections: echo,idle,slow,configs,micro,mix")
     ap.add_argument("--servers", help="comma list: only these servers (ringlink, go_dual, ..., raw_echo)")
+    ap.add_argument("--shapes", help="comma list: only these echo shapes (64B_x1, 64B_x100, 64B_x1000, ...)")
     ap.add_argument("--baseline", metavar="RESULTS",
                     help="an earlier results.json: the report adds before/after tables against it")
     ap.add_argument("--from-json", metavar="RESULTS", help="write REPORT.md and plots from a results.json, measure nothing")

@@ -241,6 +241,8 @@ class Harness:
 
     def shapes(self, keys=None):
         keys = keys or ([s[0] for s in SHAPES] if not self.quick else QUICK_SHAPES)
+        if self.a.shapes:
+            keys = [k for k in keys if k in self.a.shapes.split(",")]
         out = []
         for s in SHAPES:
             if s[0] not in keys:
