@@ -513,30 +513,26 @@ class Report:
           "÷ first: ratio to the first row.\n")
         keys = [s[0] for s in SHAPES if any(s[0] in c for c in cfgs.values())]
         first = next(iter(cfgs))
+        usf = (lambda v: f"{v:.2f}")
         rows = []
-        for name, c in cfgs.items():
-            row = [name]
-            for k in keys:
+        for k in keys:
+            f0 = cfgs[first].get(k, {}).get("summary", {})
+            for name, c in cfgs.items():
                 s = c.get(k, {}).get("summary") if k in c else None
                 if not s or not s.get("msgs_per_s"):
-                    row += ["-", "-", "-"]
                     continue
-                f0 = cfgs[first].get(k, {}).get("summary", {}).get("msgs_per_s")
-                row += [cell(s["msgs_per_s"]) + f" ({rcell(ratio(s['msgs_per_s']['median'], f0['median'] if f0 else None))})",
-                        cell(s["p99_us"], us), cell(s["per_core_s"])]
-            rows.append(row)
-        header = ["config"]
-        for k in keys:
-            header += [f"{k} msgs/s (÷ first)", f"{k} p99", f"{k} per core-s"]
-        w(md_table(header, rows))
-        best = None
-        shape = "64B_x1000" if all("64B_x1000" in c for c in cfgs.values()) else "64B_x100"
-        for name, c in cfgs.items():
-            v = (c.get(shape) or {}).get("summary", {}).get("per_core_s")
-            if v and (best is None or v["median"] > best[1]):
-                best = (name, v["median"])
-        if best:
-            w(f"\nHighest messages per core-second at {shape}: **{best[0]}** ({si(best[1])}).\n")
+                u, kk = s.get("server_user_us_per_msg"), s.get("server_kernel_us_per_msg")
+                rows.append([k, name + (f" ({s['backend']})" if s.get("backend") else ""),
+                             f"{cell(s['msgs_per_s'])} ({self.nratio(s['msgs_per_s'], f0.get('msgs_per_s'))})",
+                             cell(s["p99_us"], us),
+                             f"{cell(s.get('server_cpu_us_per_msg'), usf)} "
+                             f"({self.nratio(s.get('server_cpu_us_per_msg'), f0.get('server_cpu_us_per_msg'))})",
+                             f"{cell(u, usf)} / {cell(kk, usf)}" if u and kk else "-",
+                             cell(s.get("syscalls_per_msg"), lambda v: f"{v:.3f}"),
+                             f"{s['load_saturated_runs']} of {s['msgs_per_s']['n']}" if s.get("load_saturated_runs") else "-"])
+        w(md_table(["shape", "config (backend it ran on)", "msgs/s (÷ first)", "p99", "server µs per msg (÷ first)",
+                    "user / kernel µs per msg", "syscalls per msg", "load saturated"], rows))
+        w("")
 
     def micro_table(self, w):
         mi = self.r.get("micro")
