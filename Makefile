@@ -90,7 +90,7 @@ run: build
 # the plots beside it) and checks that every figure in the docs is backed by
 # committed data (bench/scripts/check_figures.py). BENCH_BASELINE is the
 # earlier run the before/after tables compare against.
-BENCH_CONFIGS ?= native-epoll-mimalloc native-uring-mimalloc wslay-auto-mimalloc native-auto-system
+BENCH_CONFIGS ?= native-epoll-mimalloc wslay-auto-mimalloc native-auto-system
 BENCH_BUILD    = build/$(FRAMING)-$(BACKEND)-$(ALLOCATOR)-release
 BENCH_BASELINE ?= bench/data/baseline/results-dd2d2e2.json
 bench: deps-bench

@@ -180,18 +180,22 @@ class Report:
             pc = self.mr(key, "64B_x1000", "per_core_s")
             pc_txt = cell(pc)
             if pc is None:
+                rough = self.mr(key, "64B_x1000", "per_core_s_rough")
                 mps = self.mr(key, "64B_x1000", "msgs_per_s")
                 cpu_pct = self.mr(key, "64B_x1000", "server_cpu_pct")
-                if mps:
-                    pc_txt = (f"- (used {cpu_pct['median']:.0f} % CPU for {si(mps['median'])} msgs/s: too little "
-                              "to divide)" if cpu_pct else "-")
+                if rough:
+                    pc_txt = (f"≈{si(rough['median'])} (rough: {si(mps['median'])} msgs/s at "
+                              f"{cpu_pct['median']:.1f} % CPU, under 20 clock ticks)")
+                elif mps:
+                    pc_txt = f"- ({si(mps['median'])} msgs/s, no CPU measured)"
                 elif key not in self.r["echo"]:
                     pc_txt = "- (not run)"
             sizes = sorted((int(k) for k, v in self.r["idle"].get(key, {}).items() if "error" not in v), reverse=True)
             n = 10000 if 10000 in sizes else (sizes[0] if sizes else None)
             bpl = self.idle(key, n, "bytes_per_link") if n else None
             icpu, hold = (self.idle(key, n, "idle_cpu_s"), self.idle(key, n, "hold_s")) if n else (None, None)
-            at = "" if n == 10000 else f" (at {n} links: 10,000 failed)"
+            failed = "error" in self.r["idle"].get(key, {}).get("10000", {})
+            at = "" if n == 10000 else f" (at {n} links{': 10,000 failed' if failed else ''})"
             if bpl is None:
                 errs = [v.get("error") for v in self.r["idle"].get(key, {}).values() if "error" in v]
                 bpl_txt = f"- ({cell_text(errs[0], 60)})" if errs else "- (not run)"
