@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go echo peers (the seed's Link designs) into
-# BUILD_DIR/bench/peers/go_{dual,v2,v3,v4,v5}, offline, from Debian packages only:
+# BUILD_DIR/bench/peers/go_{dual,v2,v3,v4,v5}, and gocyclo (the Go half of
+# bench/scripts/complexity.py) beside them, offline, from Debian packages only:
 # golang-go, golang-github-gorilla-websocket-dev, golang-golang-x-time-dev.
 # GOPATH mode against /usr/share/gocode; the Go build cache lives in
 # BUILD_DIR/bench/peers/go-cache. Safe to run again: unchanged sources are
@@ -48,3 +49,6 @@ for design in dual v2 v3 v4 v5; do
   echo "built $out/go_$design"
 done
 
+# Standard library only; built here so it gets the same offline environment.
+(cd "$repo/bench/peers/gocyclo" && go build -trimpath -o "$out/gocyclo" .) || die "go build of gocyclo failed"
+echo "built $out/gocyclo"
