@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go echo peers (the seed's Link designs) into
-# BUILD_DIR/bench/peers/go_{dual,v2,v3,v5}, offline, from Debian packages only:
+# BUILD_DIR/bench/peers/go_{dual,v2,v3,v4,v5}, and gocyclo (the Go half of
+# bench/scripts/complexity.py) beside them, offline, from Debian packages only:
 # golang-go, golang-github-gorilla-websocket-dev, golang-golang-x-time-dev.
 # GOPATH mode against /usr/share/gocode; the Go build cache lives in
 # BUILD_DIR/bench/peers/go-cache. Safe to run again: unchanged sources are
@@ -41,9 +42,17 @@ ln -sfn "$repo/bench/peers/go_peer" "$own/src/ringlink/peer"
 # Nothing from the user's Go environment, and never the network.
 export GOENV=off GOFLAGS='' GO111MODULE=off GOPATH="$own:$gopath" GOPROXY=off GOCACHE="$out/go-cache"
 
-for design in dual v2 v3 v5; do
+# No -trimpath: it makes go compile the whole standard library again (Debian
+# ships it compiled for the default flags only): 25 s of CPU on an empty
+# cache instead of 4, which tests/integration/test_go_peers.cpp pays once
+# per build directory.
+for design in dual v2 v3 v4 v5; do
   src="$repo/bench/peers/go_$design"
   [ -f "$src/main.go" ] || die "missing $src/main.go"
-  (cd "$src" && go build -trimpath -o "$out/go_$design" .) || die "go build of go_$design failed"
+  (cd "$src" && go build -o "$out/go_$design" .) || die "go build of go_$design failed"
   echo "built $out/go_$design"
 done
+
+# Standard library only; built here so it gets the same offline environment.
+(cd "$repo/bench/peers/gocyclo" && go build -o "$out/gocyclo" .) || die "go build of gocyclo failed"
+echo "built $out/gocyclo"
