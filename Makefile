@@ -35,10 +35,10 @@ SETUP_OPTS = -Dframing=$(FRAMING) -Dio_backend=$(BACKEND) -Dallocator=$(ALLOCATO
 DEB_PACKAGES = g++ clang libclang-rt-14-dev meson ninja-build pkg-config \
   liburing-dev libwslay-dev libmimalloc-dev libgtest-dev libgmock-dev \
   libbenchmark-dev nettle-dev zlib1g-dev python3 python3-websockets golang-go \
-  golang-github-gorilla-websocket-dev libssl-dev openssl procps gnuplot-nox chromium chromium-driver nodejs \
+  golang-github-gorilla-websocket-dev golang-golang-x-time-dev libssl-dev openssl procps gnuplot-nox chromium chromium-driver nodejs \
   libhiredis-dev libnats-dev redis-server nats-server
 # Only `make bench` needs these: the reference servers it compares against.
-BENCH_PACKAGES = libboost1.74-dev libwebsockets-dev golang-golang-x-time-dev linux-perf pmccabe
+BENCH_PACKAGES = libboost1.74-dev libwebsockets-dev linux-perf pmccabe
 # npm comes with some nodejs builds (NodeSource's); Debian's is a package of its own.
 DEB_PACKAGES += $(if $(shell command -v npm),,npm)
 
