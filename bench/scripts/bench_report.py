@@ -32,7 +32,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(REPO, "bench", "results"))
     ap.add_argument("--quick", action="store_true", help="one short run per figure, fewer shapes (< 5 min)")
     ap.add_argument("--runs", type=int, default=3, help="runs per figure in a full run (at least 3)")
-    ap.add_argument("--only", help="comma list of sections: echo,idle,slow,configs,micro,mix")
+    ap.add_argument("--only", help="comma list of sections: echo,idle,slow,configs,micro,mix,complexity")
     ap.add_argument("--servers", help="comma list: only these servers (ringlink, go_dual, ..., raw_echo)")
     ap.add_argument("--shapes", help="comma list: only these echo shapes (64B_x1, 64B_x100, 64B_x1000, ...)")
     ap.add_argument("--baseline", metavar="RESULTS",

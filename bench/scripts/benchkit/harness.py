@@ -54,7 +54,7 @@ class Harness:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # children inherit it
         self.fd_limit = hard
-        self.only = set(a.only.split(",")) if a.only else {"echo", "idle", "slow", "configs", "micro", "mix"}
+        self.only = set(a.only.split(",")) if a.only else {"echo", "idle", "slow", "configs", "micro", "mix", "complexity"}
         self.baseline = None
         if a.baseline:
             with open(a.baseline) as f:
@@ -648,6 +648,19 @@ class Harness:
                                                "bytes_per_second", "items_per_second")})
         self.results["micro"] = {"context": j.get("context"), "medians": rows}
 
+    # ---- complexity
+    def section_complexity(self):
+        """Lines and cyclomatic complexity of the code that runs a link, per design (complexity.py)."""
+        out = os.path.join(self.out, "complexity.json")
+        cmd = [sys.executable, os.path.join(REPO, "bench", "scripts", "complexity.py"), self.build, "--json", out]
+        record(cmd)
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+        try:
+            with open(out) as f:
+                self.results["complexity"] = json.load(f)
+        except (OSError, ValueError):
+            self.skip("complexity", f"complexity.py failed (exit {p.returncode}): {cell_text(p.stdout, 120)}")
+
     # ---- machine
     def machine(self):
         def sh(cmd):
@@ -689,6 +702,8 @@ class Harness:
             self.skip("every WebSocket load", f"no ringlink-load at {self.load}")
         if "micro" in only:
             self.section_micro()
+        if "complexity" in only:
+            self.section_complexity()
         if "echo" in only or "configs" in only:
             self.section_echo(with_configs="configs" in only)
         if "idle" in only:
