@@ -155,11 +155,13 @@ int run(const Plan& plan, std::atomic<int>& signal, const Serve& serve) {
     frames.clear();
     group.poll(100, frames);
     take(frames, s, group);
-    died = report_deaths(group.reap(), group);
+    // The signal before the deaths: a Ctrl-C reaches the children too, and
+    // one that stopped for it has not died.
     const int sig = signal.exchange(0);
+    if (sig == SIGINT || sig == SIGTERM) break;
     // SIGHUP reloads every process's certificate; SIGUSR1 makes each print its own summary.
     if (sig == SIGHUP || sig == SIGUSR1) group.signal_all(sig);
-    if (sig == SIGINT || sig == SIGTERM) break;
+    died = report_deaths(group.reap(), group);
   }
   std::fprintf(stderr, "ringlink-echo: stopping %u processes\n", plan.processes);
   group.signal_all(SIGTERM);
