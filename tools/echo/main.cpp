@@ -11,6 +11,9 @@
 //
 // --pubsub makes it a fan-out server (tools/echo/pubsub.hpp: ?sub=, SUB,
 // UNSUB, PUB); --broker URL joins it to the other nodes on that broker.
+//
+// --processes N forks N copies of this server on one port
+// (tools/echo/processes.hpp): more links than one process has descriptors for.
 #include <signal.h>
 #include <unistd.h>
 

@@ -64,7 +64,7 @@ const char* usage_text() noexcept {
          "  --source-ips A-B     bind connections round robin to IPv4 addresses A..B (or one address)\n"
          "  --processes N        fork N load processes that split the connections, --connect-rate and\n"
          "                       --rate; one merged report. Without --source-ips, a 127.x target is\n"
-         "                       reached from 127.0.0.1-127.0.0.8 (more ephemeral ports). Not with push\n"
+         "                       reached from 127.0.0.1-127.0.0.8 (more ephemeral ports). Not for --mode push.\n"
          "load:\n"
          "  --mode MODE          echo (default) | rate | push | idle\n"
          "  --inflight P         echo: messages outstanding per connection (default 1)\n"
