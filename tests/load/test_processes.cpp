@@ -3,6 +3,7 @@
 // them with close 1001 and one merged summary; ringlink-load's processes
 // split the links over several 127.0.0.x sources and their merged counts are
 // exactly what the server saw. Deadlines only stop hangs; nothing is timed.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -130,18 +131,12 @@ int start_echo(Child& echo, const std::string& port_file) {
 // The PIDs whose parent is `parent` (from /proc/PID/stat's fourth field).
 std::vector<pid_t> children_of(pid_t parent) {
   std::vector<pid_t> out;
-  const std::string list = [] {
-    std::string s;
-    FILE* p = ::popen("ls /proc", "r");
-    if (p == nullptr) return s;
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) s.append(buf, n);
-    ::pclose(p);
-    return s;
-  }();
-  std::istringstream names(list);
-  for (std::string name; names >> name;) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir("/proc")) {
+    while (const dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  for (const std::string& name : names) {
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     const std::string stat = read_file("/proc/" + name + "/stat");
     const std::size_t close = stat.rfind(')');
