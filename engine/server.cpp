@@ -81,7 +81,7 @@ int Server::start() {
     SocketAddress addr;
     if (int r = resolve_address(cfg_.host, port, addr); r < 0) return r;
     for (unsigned i = 0; i < n; ++i) {
-      int fd = make_listener(addr, n > 1, cfg_.backlog);
+      int fd = make_listener(addr, n > 1 || cfg_.reuse_port, cfg_.backlog);
       if (fd < 0) return fd;
       if (i == 0) {
         bound = local_port(fd);

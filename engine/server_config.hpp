@@ -29,6 +29,9 @@ struct ServerConfig {
   unsigned reactors = 0;              // 0: one per online core
   int backlog = 4096;
   bool listen = true;                 // false: client-only engine (no listener)
+  // SO_REUSEPORT even with one reactor, so other processes (ringlink-echo
+  // --processes) can listen on the same port; several reactors always set it.
+  bool reuse_port = false;
   // wss://: with tls.cert_file set, a TLS listener on tls.port too (see
   // engine/tls_config.hpp). The plain listener on `port` stays unless
   // listen_plain is false. A build without the `tls` feature refuses a

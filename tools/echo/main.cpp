@@ -11,6 +11,9 @@
 //
 // --pubsub makes it a fan-out server (tools/echo/pubsub.hpp: ?sub=, SUB,
 // UNSUB, PUB); --broker URL joins it to the other nodes on that broker.
+//
+// --processes N forks N copies of this server on one port
+// (tools/echo/processes.hpp): more links than one process has descriptors for.
 #include <signal.h>
 #include <unistd.h>
 
@@ -29,6 +32,9 @@
 #include <vector>
 
 #include "engine/server.hpp"
+#include "tools/common/process_group.hpp"
+#include "tools/echo/metrics_report.hpp"
+#include "tools/echo/processes.hpp"
 #include "tools/echo/pubsub.hpp"
 
 namespace {
@@ -54,6 +60,7 @@ struct Options {
   std::string broker_prefix = "ringlink";
   bool metrics_endpoint = false;
   ringlink::DeflateConfig deflate;      // --deflate turns it on
+  unsigned processes = 1;               // > 1: tools/echo/processes.hpp
 };
 
 void usage() {
@@ -64,7 +71,7 @@ void usage() {
                "                     [--slow-for S] [--slow-path PATH] [--inbound-policy pause|drop|close]\n"
                "                     [--pubsub] [--broker URL] [--broker-prefix P] [--metrics]\n"
                "                     [--deflate] [--deflate-threshold BYTES] [--deflate-budget BYTES]\n"
-               "                     [--deflate-no-takeover] [--metrics-endpoint]\n"
+               "                     [--deflate-no-takeover] [--metrics-endpoint] [--processes N]\n"
                "  --port 0 picks a free port; --port-file writes the port chosen.\n"
                "  --workers N: echo from N worker threads fed by the engine's hand-off rings.\n"
                "  --business-delay-us U: a worker spends U us per message (implies --workers 1)\n"
@@ -80,7 +87,10 @@ void usage() {
                "    at least --deflate-threshold bytes (default 64) go out compressed; past\n"
                "    --deflate-budget bytes of zlib contexts (default 64 MiB) links share contexts;\n"
                "    --deflate-no-takeover asks every link for no context takeover both ways.\n"
-               "  SIGUSR1 prints metrics; SIGINT/SIGTERM stop gracefully.\n");
+               "  --processes N: N server processes share the port (SO_REUSEPORT), each with its\n"
+               "    reactors and its own descriptor limit; the summary at exit merges them and\n"
+               "    gives each process's accepted links. A process that dies fails the run.\n"
+               "  SIGUSR1 prints metrics (per process with --processes); SIGINT/SIGTERM stop gracefully.\n");
 }
 
 bool parse(int argc, char** argv, Options& o) {
@@ -131,6 +141,12 @@ bool parse(int argc, char** argv, Options& o) {
       o.tls_port = static_cast<int>(std::strtoul(v, nullptr, 10));
     } else if (a == "--port-file" && (v = value())) {
       o.port_file = v;
+    } else if (a == "--processes" && (v = value())) {
+      o.processes = static_cast<unsigned>(std::strtoul(v, nullptr, 10));
+      if (o.processes == 0 || o.processes > 256) {
+        std::fprintf(stderr, "ringlink-echo: --processes must be 1 to 256\n");
+        return false;
+      }
     } else if (a == "--workers" && (v = value())) {
       o.workers = static_cast<unsigned>(std::strtoul(v, nullptr, 10));
     } else if (a == "--business-delay-us" && (v = value())) {
@@ -338,39 +354,15 @@ std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal.store(sig); }
 
 void print_metrics(const ringlink::Server& s, const EchoHandler& h, FILE* out) {
-  const ringlink::MetricsSnapshot m = s.snapshot();
-  std::fprintf(out,
-               "ringlink-echo metrics: links open %llu, accepted %llu, refused %llu, handshakes failed %llu\n"
-               "  messages in %llu, out %llu; bytes in %llu, out %llu; queued %llu (high-water %llu)\n"
-               "  backpressured %llu, dropped %llu, paused links %llu, handler exceptions %llu, wakeups %llu\n"
-               "  accept calls %llu, accept backoffs %llu\n"
-               "  inbound dropped %llu, read pauses %llu, commands rejected %llu, worker send retries %llu\n"
-               "  closes:",
-               (unsigned long long)m.links_open, (unsigned long long)m.links_accepted,
-               (unsigned long long)m.links_refused, (unsigned long long)m.handshakes_failed,
-               (unsigned long long)m.messages_in, (unsigned long long)m.messages_out,
-               (unsigned long long)m.bytes_in, (unsigned long long)m.bytes_out,
-               (unsigned long long)m.queued_bytes, (unsigned long long)m.queued_bytes_high_water,
-               (unsigned long long)m.send_backpressured, (unsigned long long)m.send_dropped,
-               (unsigned long long)m.paused_links, (unsigned long long)m.handler_exceptions,
-               (unsigned long long)m.loop_wakeups, (unsigned long long)m.accept_calls,
-               (unsigned long long)m.accept_backoffs, (unsigned long long)m.inbound_dropped,
-               (unsigned long long)m.read_pauses, (unsigned long long)m.commands_rejected,
-               (unsigned long long)h.send_retries());
-  for (std::size_t i = 0; i < ringlink::close_reason_count; ++i)
-    if (m.closes[i] != 0)
-      std::fprintf(out, " %s=%llu", ringlink::to_string(static_cast<ringlink::CloseReason>(i)),
-                   (unsigned long long)m.closes[i]);
-  std::fprintf(out, "\n");
-  std::fflush(out);
+  echo_report::print_metrics(s.snapshot(), h.send_retries(), out);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Options o;
-  if (!parse(argc, argv, o)) return 2;
+// One server process. report_fd >= 0: a child of --processes, which tells
+// its parent through that pipe instead of printing (tools/echo/processes.hpp).
+int serve(const Options& o, int report_fd) {
+  const bool child = report_fd >= 0;
   ringlink::ServerConfig cfg;
+  cfg.reuse_port = child;
   cfg.host = o.host;
   cfg.port = o.port;
   cfg.reactors = o.reactors;
@@ -402,31 +394,32 @@ int main(int argc, char** argv) {
   ringlink::Server server(cfg, handler);
   handler.set_server(&server);
 
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGUSR1, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
   if (int err = server.start(); err < 0) {
+    if (child) (void)ringlink::tools::write_pod(report_fd, echo_processes::frame_failed, echo_processes::Failed{err});
     std::fprintf(stderr, "ringlink-echo: cannot start on %s:%u%s%s: %s\n", o.host.c_str(), o.port,
                  o.broker.empty() ? "" : " with broker ", o.broker.c_str(), std::strerror(-err));
     return 1;
   }
-  if (cfg.listen_plain) std::fprintf(stderr, "ringlink-echo: listening on ws://%s:%u/", o.host.c_str(), server.port());
-  if (server.tls_port() != 0)
+  if (child) {
+    echo_processes::Ready ready;
+    ready.port = server.port();
+    ready.tls_port = server.tls_port();
+    ready.reactors = static_cast<std::uint32_t>(server.reactor_count());
+    std::snprintf(ready.backend, sizeof ready.backend, "%s", server.reactor(0).backend_name());
+    if (!ringlink::tools::write_pod(report_fd, echo_processes::frame_ready, ready)) return 1;
+  }
+  if (!child && cfg.listen_plain) std::fprintf(stderr, "ringlink-echo: listening on ws://%s:%u/", o.host.c_str(), server.port());
+  if (!child && server.tls_port() != 0)
     std::fprintf(stderr, "%sringlink-echo: listening on wss://%s:%u/", cfg.listen_plain ? "\n" : "", o.host.c_str(),
                  server.tls_port());
-  std::fprintf(stderr, " with %zu reactors on %s%s", server.reactor_count(), server.reactor(0).backend_name(),
+  if (!child) std::fprintf(stderr, " with %zu reactors on %s%s", server.reactor_count(), server.reactor(0).backend_name(),
                o.broadcast ? " (broadcast)" : o.pubsub ? " (pubsub)" : "");
-  if (!o.broker.empty()) std::fprintf(stderr, ", broker %s", o.broker.c_str());
-  if (o.workers > 0)
+  if (!child && !o.broker.empty()) std::fprintf(stderr, ", broker %s", o.broker.c_str());
+  if (!child && o.workers > 0)
     std::fprintf(stderr, ", %u workers (business delay %u us for %g s%s%s)", o.workers, o.business_delay_us,
                  o.slow_for_s, o.slow_path.empty() ? "" : " on ", o.slow_path.c_str());
-  std::fprintf(stderr, "\n");
-  if (!o.port_file.empty()) {
+  if (!child) std::fprintf(stderr, "\n");
+  if (!child && !o.port_file.empty()) {
     const std::string tmp = o.port_file + ".tmp";
     if (FILE* f = std::fopen(tmp.c_str(), "w")) {
       std::fprintf(f, "%u\n", server.port());
@@ -450,9 +443,46 @@ int main(int argc, char** argv) {
     // Signal handlers only set a flag; this thread looks at it ten times a second.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  std::fprintf(stderr, "ringlink-echo: stopping\n");
+  if (!child) std::fprintf(stderr, "ringlink-echo: stopping\n");
   handler.stopping();
   server.stop(std::chrono::seconds(5));
-  print_metrics(server, handler, stderr);
-  return 0;
+  if (!child) {
+    print_metrics(server, handler, stderr);
+    return 0;
+  }
+  echo_processes::Metrics m;
+  m.snapshot = server.snapshot();
+  m.send_retries = handler.send_retries();
+  return ringlink::tools::write_pod(report_fd, echo_processes::frame_metrics, m) ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (!parse(argc, argv, o)) return 2;
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  if (o.processes <= 1) return serve(o, -1);
+
+  echo_processes::Plan plan;
+  plan.processes = o.processes;
+  plan.host = o.host;
+  plan.port = o.port;
+  plan.tls = !o.tls_cert.empty();
+  plan.plain = !plan.tls || o.tls_port >= 0;
+  plan.tls_port = plan.tls ? o.tls_port : -1;
+  plan.port_file = o.port_file;
+  plan.mode = o.broadcast ? " (broadcast)" : o.pubsub ? " (pubsub)" : "";
+  return echo_processes::run(plan, g_signal, [&](unsigned, std::uint16_t port, int tls_port, int fd) {
+    Options mine = o;
+    mine.port = port;
+    mine.tls_port = tls_port;
+    return serve(mine, fd);
+  });
 }

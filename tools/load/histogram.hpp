@@ -122,6 +122,24 @@ class Histogram {
   }
   std::span<const std::uint64_t> counts() const noexcept { return counts_; }
 
+  // The state besides the buckets, so a histogram can cross a pipe
+  // (ringlink-load --processes) and be merged on the other side.
+  struct Totals {
+    std::uint64_t total = 0, saturated = 0, sum = 0, min = UINT64_MAX, max = 0;
+  };
+  Totals totals() const noexcept { return Totals{total_, saturated_, sum_, min_, max_}; }
+  // Adds one bucket's count; add_totals then adds the rest, as merge_into does.
+  void add_bucket(std::size_t index, std::uint64_t count) noexcept {
+    if (index < counts_.size()) counts_[index] += count;
+  }
+  void add_totals(const Totals& t) noexcept {
+    total_ += t.total;
+    saturated_ += t.saturated;
+    sum_ += t.sum;
+    min_ = std::min(min_, t.min);
+    max_ = std::max(max_, t.max);
+  }
+
  private:
   std::vector<std::uint64_t> counts_;
   std::uint64_t total_ = 0;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tools/load/options.hpp"
+#include "tools/load/processes.hpp"
 #include "tools/load/report.hpp"
 #include "tools/load/runner.hpp"
 
@@ -37,7 +38,9 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   ringlink::load::Results r;
-  if (!ringlink::load::run_load(o, o.progress || ::isatty(STDERR_FILENO) == 1, r, error)) {
+  const bool progress = o.progress || ::isatty(STDERR_FILENO) == 1;
+  if (!(o.processes > 1 ? ringlink::load::run_load_processes(o, progress, r, error)
+                        : ringlink::load::run_load(o, progress, r, error))) {
     std::fprintf(stderr, "ringlink-load: %s\n", error.c_str());
     return exit_cannot_run;
   }

@@ -62,6 +62,9 @@ const char* usage_text() noexcept {
          "  --connect-rate R     new connections per second (default 0: all at once)\n"
          "  --threads T          reactor threads (default 1)\n"
          "  --source-ips A-B     bind connections round robin to IPv4 addresses A..B (or one address)\n"
+         "  --processes N        fork N load processes that split the connections, --connect-rate and\n"
+         "                       --rate; one merged report. Without --source-ips, a 127.x target is\n"
+         "                       reached from 127.0.0.1-127.0.0.8 (more ephemeral ports). Not for --mode push.\n"
          "load:\n"
          "  --mode MODE          echo (default) | rate | push | idle\n"
          "  --inflight P         echo: messages outstanding per connection (default 1)\n"
@@ -275,6 +278,8 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
         if (!parse_double(v, o.connect_rate)) return bad(v, "a number >= 0");
       } else if (a == "--threads") {
         if (!parse_uint(v, o.threads) || o.threads == 0 || o.threads > max_reactors) return bad(v, "1 to 256");
+      } else if (a == "--processes") {
+        if (!parse_uint(v, o.processes) || o.processes == 0 || o.processes > 256) return bad(v, "1 to 256");
       } else if (a == "--source-ips") {
         if (!parse_source_ips(v, o.sources, error)) return ParseOutcome::error;
       } else if (a == "--mode") {
@@ -369,6 +374,20 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
     error = "--size above the largest message this build accepts (" + std::to_string(config::max_message_size) + ")";
     return ParseOutcome::error;
   }
+  if (o.processes > o.conns) {
+    error = "--processes above --conns leaves a process without connections";
+    return ParseOutcome::error;
+  }
+  if (o.processes > 1 && o.mode == Mode::push) {
+    error = "--processes does not apply to --mode push (one link's broadcasts, every link's deliveries)";
+    return ParseOutcome::error;
+  }
+  // Several processes mean more links than one source address has ephemeral
+  // ports for, to one server address: spread them over 127.0.0.1-8.
+  if (o.processes > 1 && o.sources.empty() && o.target.address.storage.ss_family == AF_INET &&
+      (ntohl(reinterpret_cast<const sockaddr_in*>(&o.target.address.storage)->sin_addr.s_addr) >> 24) == 127 &&
+      !parse_source_ips("127.0.0.1-127.0.0.8", o.sources, error))
+    return ParseOutcome::error;
   for (const SocketAddress& s : o.sources) {
     if (s.storage.ss_family != o.target.address.storage.ss_family) {
       error = "--source-ips and the target address are of different families (IPv4/IPv6)";

@@ -41,6 +41,7 @@ struct Options {
   double connect_rate = 0;            // connections per second; 0: all at once
   unsigned threads = 1;               // reactors
   std::vector<SocketAddress> sources; // round robin; empty: the kernel picks
+  unsigned processes = 1;             // > 1: tools/load/processes.hpp
   std::uint32_t inflight = 1;         // echo
   double rate = 0;                    // rate, push: messages per second in total
   std::uint32_t ping_interval_ms = 1000;  // idle

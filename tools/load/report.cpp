@@ -53,8 +53,9 @@ void print_map(std::FILE* out, const char* title, const std::map<int, std::uint6
 }  // namespace
 
 void print_report(std::FILE* out, const Options& o, const Results& r) {
-  std::fprintf(out, "ringlink-load: %s mode, %s, %u connections on %u thread%s, ", to_string(o.mode), o.url.c_str(), o.conns,
-               o.threads, o.threads == 1 ? "" : "s");
+  std::fprintf(out, "ringlink-load: %s mode, %s, %u connections on ", to_string(o.mode), o.url.c_str(), o.conns);
+  if (o.processes > 1) std::fprintf(out, "%u processes x ", o.processes);
+  std::fprintf(out, "%u thread%s, ", o.threads, o.threads == 1 ? "" : "s");
   if (o.mode != Mode::idle) {
     if (o.size_min == o.size_max) std::fprintf(out, "%u B ", o.size_min); else std::fprintf(out, "%u-%u B ", o.size_min, o.size_max);
     std::fprintf(out, "%s", o.text ? "text" : "binary");
@@ -151,6 +152,7 @@ bool write_json(const std::string& path, const Options& o, const Results& r, std
   j.field("conns", std::uint64_t{o.conns});
   j.field("connect_rate", o.connect_rate);
   j.field("threads", std::uint64_t{o.threads});
+  j.field("processes", std::uint64_t{o.processes});
   j.field("source_ips", std::uint64_t{o.sources.size()});
   j.field("inflight", std::uint64_t{o.inflight});
   j.field("rate", o.rate);

@@ -141,7 +141,8 @@ struct RareLog {
 
 class LoadRunner final : public Handler {
  public:
-  LoadRunner(const Options& o, bool progress) : o_(o), progress_(progress), conns_(o.conns) {
+  LoadRunner(const Options& o, bool progress, const ProgressSink& sink)
+      : o_(o), progress_(progress), sink_(sink), conns_(o.conns) {
     for (std::uint32_t i = 0; i < o.conns; ++i) conns_[i].index = i;
     for (unsigned t = 0; t < o.threads; ++t) {
       auto ts = std::make_unique<ThreadState>();
@@ -220,6 +221,7 @@ class LoadRunner final : public Handler {
 
   const Options& o_;
   const bool progress_;
+  const ProgressSink& sink_;
   std::vector<Conn> conns_;
   std::vector<std::unique_ptr<ThreadState>> threads_;
   RareLog rare_;
@@ -573,27 +575,26 @@ void LoadRunner::sample_cpu(std::vector<std::uint64_t>& out) const {
 }
 
 void LoadRunner::progress_line(double elapsed_s) {
-  std::uint64_t msgs = 0, errors = rare_.count.load(std::memory_order_relaxed), up = 0;
-  std::vector<std::uint64_t> live;
+  ProgressSample sample;
+  sample.elapsed_s = elapsed_s;
+  sample.errors = rare_.count.load(std::memory_order_relaxed);
   for (const auto& t : threads_) {
-    msgs += t->msgs_in.get();
-    errors += t->errors.get();
-    up += t->links_open.get();
-    t->live.add_snapshot(live);
+    sample.msgs += t->msgs_in.get();
+    sample.errors += t->errors.get();
+    sample.up += t->links_open.get();
+    t->live.add_snapshot(sample.live);
   }
-  std::vector<std::uint64_t> diff(live.size());
-  std::uint64_t total = 0;
-  for (std::size_t i = 0; i < live.size(); ++i) {
-    diff[i] = live[i] - (i < last_live_.size() ? last_live_[i] : 0);
-    total += diff[i];
+  sample.phase = phase() == Phase::ramp ? 0 : phase() == Phase::running ? 1 : 2;
+  if (sink_) {
+    sink_(sample);
+    return;
   }
-  const std::uint64_t p99 = percentile_of<CoarseLayout>(diff, total, 99.0);
-  const char* ph = phase() == Phase::ramp ? "connecting" : phase() == Phase::running ? "" : "finishing";
-  std::fprintf(stderr, "[%6.1fs] conns %llu/%u  msgs/s %llu  p99 %.1fus  errors %llu %s\n", elapsed_s,
-               (unsigned long long)up, o_.conns, (unsigned long long)(msgs - last_msgs_), total ? static_cast<double>(p99) / 1e3 : 0.0,
-               (unsigned long long)errors, ph);
-  last_msgs_ = msgs;
-  last_live_ = std::move(live);
+  std::vector<std::uint64_t> diff(sample.live.size());
+  for (std::size_t i = 0; i < sample.live.size(); ++i)
+    diff[i] = sample.live[i] - (i < last_live_.size() ? last_live_[i] : 0);
+  print_progress(stderr, elapsed_s, sample.up, o_.conns, sample.msgs - last_msgs_, diff, sample.errors, sample.phase);
+  last_msgs_ = sample.msgs;
+  last_live_ = std::move(sample.live);
 }
 
 // Sleeps until the deadline or until `done` holds, printing progress and
@@ -853,9 +854,20 @@ void LoadRunner::collect(Results& r, const std::vector<bool>& open_at_end) {
 
 }  // namespace
 
-bool run_load(const Options& options, bool progress, Results& out, std::string& error) {
-  LoadRunner runner(options, progress);
+bool run_load(const Options& options, bool progress, Results& out, std::string& error, const ProgressSink& sink) {
+  LoadRunner runner(options, progress || static_cast<bool>(sink), sink);
   return runner.run(out, error);
+}
+
+void print_progress(std::FILE* out, double elapsed_s, std::uint64_t up, std::uint32_t conns, std::uint64_t msgs_per_s,
+                    const std::vector<std::uint64_t>& live_diff, std::uint64_t errors, std::uint32_t phase) {
+  std::uint64_t total = 0;
+  for (std::uint64_t c : live_diff) total += c;
+  const std::uint64_t p99 = percentile_of<CoarseLayout>(live_diff, total, 99.0);
+  const char* ph = phase == 0 ? "connecting" : phase == 1 ? "" : "finishing";
+  std::fprintf(out, "[%6.1fs] conns %llu/%u  msgs/s %llu  p99 %.1fus  errors %llu %s\n", elapsed_s,
+               (unsigned long long)up, conns, (unsigned long long)msgs_per_s, total ? static_cast<double>(p99) / 1e3 : 0.0,
+               (unsigned long long)errors, ph);
 }
 
 }  // namespace ringlink::load

@@ -1,0 +1,271 @@
+// --processes in both tools, end to end on loopback: ringlink-echo's processes
+// share one port (port 0) and each takes links, SIGTERM stops every one of
+// them with close 1001 and one merged summary; ringlink-load's processes
+// split the links over several 127.0.0.x sources and their merged counts are
+// exactly what the server saw. Deadlines only stop hangs; nothing is timed.
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/ringlink-processes-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A process with stdout and stderr in one file; SIGKILLed by PID and reaped
+// if still running when destroyed.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::string& out_path) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~Child() {
+    if (pid_ > 0 && !done_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool exited() {
+    if (done_) return true;
+    if (::waitpid(pid_, &status_, WNOHANG) == pid_) done_ = true;
+    return done_;
+  }
+  // Exit code; -1 on a signal or when still running after `timeout`.
+  int wait(std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!exited() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+    if (!done_) return -1;
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool done_ = false;
+};
+
+// The number right after `label`, or UINT64_MAX.
+std::uint64_t number_after(const std::string& text, const std::string& label, std::size_t from = 0) {
+  const std::size_t at = text.find(label, from);
+  if (at == std::string::npos) return UINT64_MAX;
+  std::size_t i = at + label.size();
+  if (i >= text.size() || text[i] < '0' || text[i] > '9') return UINT64_MAX;
+  std::uint64_t v = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) v = v * 10 + static_cast<std::uint64_t>(text[i] - '0');
+  return v;
+}
+
+bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return done();
+}
+
+int start_echo(Child& echo, const std::string& port_file) {
+  int port = 0;
+  wait_for([&] {
+    const std::string t = read_file(port_file);
+    if (t.empty() || t.back() != '\n') return false;
+    port = std::atoi(t.c_str());
+    return true;
+  }, 15s);
+  return echo.pid() > 0 ? port : 0;
+}
+
+// The PIDs whose parent is `parent` (from /proc/PID/stat's fourth field).
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir("/proc")) {
+    while (const dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  for (const std::string& name : names) {
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = read_file("/proc/" + name + "/stat");
+    const std::size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) out.push_back(static_cast<pid_t>(std::atol(name.c_str())));
+  }
+  return out;
+}
+
+// Local IPv4 addresses of TCP sockets connected to `port` (/proc/net/tcp).
+std::set<std::string> sources_to(int port) {
+  std::set<std::string> out;
+  std::istringstream lines(read_file("/proc/net/tcp"));
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    std::string slot, local, remote;
+    f >> slot >> local >> remote;
+    if (remote.size() < 13 || std::strtol(remote.substr(9).c_str(), nullptr, 16) != port) continue;
+    const unsigned long a = std::strtoul(local.substr(0, 8).c_str(), nullptr, 16);  // little-endian
+    out.insert(std::to_string(a & 0xff) + "." + std::to_string((a >> 8) & 0xff) + "." +
+               std::to_string((a >> 16) & 0xff) + "." + std::to_string(a >> 24));
+  }
+  return out;
+}
+
+class Processes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (env("RINGLINK_LOAD").empty() || env("RINGLINK_ECHO").empty()) GTEST_SKIP() << "RINGLINK_LOAD/RINGLINK_ECHO not set";
+  }
+  std::vector<std::string> load_argv(int port, std::vector<std::string> args, const std::string& json) const {
+    std::vector<std::string> argv{env("RINGLINK_LOAD"), "ws://127.0.0.1:" + std::to_string(port) + "/"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--json", json});
+    return argv;
+  }
+  TempDir dir_;
+};
+
+// Proves: two echo processes on one port (picked from port 0) both take links;
+// SIGTERM to the parent closes every open link with 1001, stops both children
+// and prints one summary whose per-process counts add up to the total.
+TEST_F(Processes, EchoProcessesShareThePortAndStopTogether) {
+  Child echo({env("RINGLINK_ECHO"), "--processes", "2", "--reactors", "1", "--port", "0", "--port-file",
+              dir_.file("port")},
+             dir_.file("echo.out"));
+  const int port = start_echo(echo, dir_.file("port"));
+  ASSERT_GT(port, 0) << read_file(dir_.file("echo.out"));
+  const std::vector<pid_t> kids = children_of(echo.pid());
+  EXPECT_EQ(kids.size(), 2u);
+
+  // Held open until the server goes (SIGTERM comes well inside the 8 s):
+  // every link must end with 1001.
+  Child held(load_argv(port, {"--mode", "idle", "--conns", "40", "--duration", "8", "--progress"}, dir_.file("idle.json")),
+             dir_.file("idle.out"));
+  ASSERT_TRUE(wait_for([&] { return read_file(dir_.file("idle.out")).find("conns 40/40") != std::string::npos; }, 30s))
+      << read_file(dir_.file("idle.out"));
+
+  ASSERT_EQ(::kill(echo.pid(), SIGTERM), 0);
+  const int status = echo.wait(30s);
+  const std::string out = read_file(dir_.file("echo.out"));
+  EXPECT_EQ(status, 0) << out;
+  for (pid_t k : kids) EXPECT_NE(::kill(k, 0), 0) << "child " << k << " outlived the parent";
+
+  EXPECT_EQ(number_after(out, "accepted "), 40u) << out;
+  EXPECT_EQ(number_after(out, "links open "), 0u) << out;
+  EXPECT_EQ(number_after(out, "shutdown="), 40u) << out;
+  const std::string per = "accepted per process: ";
+  const std::size_t at = out.find(per);
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::uint64_t first = number_after(out, per);
+  const std::uint64_t second = number_after(out, " ", at + per.size());
+  EXPECT_GT(first, 0u) << out;
+  EXPECT_GT(second, 0u) << out;
+  EXPECT_EQ(first + second, 40u) << out;
+
+  // The load tool saw 40 closes with 1001 (an error for it, so it exits 1).
+  EXPECT_EQ(held.wait(30s), 1) << read_file(dir_.file("idle.out"));
+  const std::string json = read_file(dir_.file("idle.json"));
+  EXPECT_EQ(number_after(json, "\"1001\":"), 40u) << json;
+}
+
+// Proves: two load processes split 40 links, connect from more than one
+// 127.0.0.x, lose nothing, and their merged counts equal what the server counted.
+TEST_F(Processes, LoadProcessesMergeExactly) {
+  Child echo({env("RINGLINK_ECHO"), "--reactors", "1", "--port", "0", "--port-file", dir_.file("port")},
+             dir_.file("echo.out"));
+  const int port = start_echo(echo, dir_.file("port"));
+  ASSERT_GT(port, 0) << read_file(dir_.file("echo.out"));
+
+  Child load(load_argv(port, {"--processes", "2", "--conns", "40", "--inflight", "2", "--duration", "2",
+                              "--connect-rate", "400"}, dir_.file("out.json")),
+             dir_.file("load.out"));
+  std::set<std::string> sources;
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (!load.exited() && std::chrono::steady_clock::now() < until) {
+    for (const std::string& s : sources_to(port)) sources.insert(s);
+    std::this_thread::sleep_for(50ms);
+  }
+  const int status = load.wait(1s);
+  const std::string report = read_file(dir_.file("load.out"));
+  const std::string json = read_file(dir_.file("out.json"));
+  ASSERT_EQ(status, 0) << report;
+  EXPECT_GE(sources.size(), 2u) << "sources seen: " << sources.size();
+  for (const std::string& s : sources) EXPECT_EQ(s.rfind("127.0.0.", 0), 0u) << s;
+
+  EXPECT_EQ(number_after(json, "\"errors\":"), 0u) << json;
+  EXPECT_EQ(number_after(json, "\"opened\":"), 40u) << json;
+  EXPECT_EQ(number_after(json, "\"lost\":"), 0u) << json;
+  EXPECT_EQ(number_after(json, "\"unanswered\":"), 0u) << json;
+  EXPECT_EQ(number_after(json, "\"processes\":"), 2u) << json;
+  // The two processes' connections, one index each.
+  EXPECT_NE(json.find("\"index\":39,"), std::string::npos) << json;
+  const std::uint64_t sent = number_after(json, "\"total_sent\":");
+  const std::uint64_t received = number_after(json, "\"total_received\":");
+  EXPECT_EQ(sent, received) << json;
+
+  ASSERT_EQ(::kill(echo.pid(), SIGTERM), 0);
+  ASSERT_EQ(echo.wait(30s), 0);
+  const std::string out = read_file(dir_.file("echo.out"));
+  EXPECT_EQ(number_after(out, "accepted "), 40u) << out;
+  EXPECT_EQ(number_after(out, "messages in "), sent) << out << json;
+  EXPECT_EQ(number_after(out, ", out "), received) << out << json;
+}
+
+}  // namespace
