@@ -42,7 +42,7 @@ BENCH_PACKAGES = libboost1.74-dev libwebsockets-dev linux-perf pmccabe
 # npm comes with some nodejs builds (NodeSource's); Debian's is a package of its own.
 DEB_PACKAGES += $(if $(shell command -v npm),,npm)
 
-.PHONY: all deps deps-bench build test run bench check-figures fuzz test-asan test-tsan clean
+.PHONY: all deps deps-bench build test run bench bench-scale check-figures fuzz test-asan test-tsan clean
 
 all: build
 
@@ -112,6 +112,16 @@ bench: deps-bench
 	  cp bench/results/*.png bench/ && echo "bench: published bench/RESULTS.md"; \
 	  /usr/bin/python3 bench/scripts/check_figures.py; \
 	fi
+
+# make bench-scale [SCALE_LINKS=100000 SCALE_RATE=20000]: many idle links over
+# several processes on both sides (bench/scripts/scale.sh), output in
+# bench/results/scale.txt.
+SCALE_LINKS ?= 100000
+SCALE_RATE  ?= 20000
+bench-scale: deps-bench
+	$(MAKE) build BUILDTYPE=release
+	mkdir -p bench/results
+	bash bench/scripts/scale.sh $(BENCH_BUILD) $(SCALE_LINKS) $(SCALE_RATE) | tee bench/results/scale.txt
 
 # Every figure in README.md, bench/README.md, docs/ and bench/RESULTS.md backed by committed data.
 check-figures:
