@@ -668,7 +668,8 @@ TEST(Fault, HalfOpenHandshakeFloodPastTheLinkCap) {
   int closed_at_once = 0;
   for (auto& c : refused) closed_at_once += c->read_head(hang_ms) == 0 && c->head().empty() ? 1 : 0;
   EXPECT_EQ(closed_at_once, extra);
-  EXPECT_GE(s.snapshot().links_refused, 12u);
+  // Counted just after the socket is closed: the client may see the end first.
+  EXPECT_TRUE(eventually([&] { return s.snapshot().links_refused >= 12u; })) << s.snapshot().links_refused;
   // The admitted ones get 408 once the handshake timeout passes.
   int timed_out = 0;
   for (auto& c : admitted) {
