@@ -23,6 +23,17 @@ namespace ringlink::conformance {
 
 using wire::Bytes;
 
+// How long the judge waits for something a conforming server sends at once:
+// only a hang reaches it, so it is no judgment of speed.
+inline constexpr int hang_ms = 10000;
+// How long the judge gives the server to do something strictly (fail before
+// the rest of a message arrives; end TCP without our close reply) before it
+// lets the case go on loosely and calls it NON-STRICT. A strict server does it
+// within microseconds; a loose one never does, however long we wait. The
+// window is generous so that a busy machine does not turn a strict server into
+// a NON-STRICT one: the suite fails on an unlisted NON-STRICT case.
+inline constexpr int strict_window_ms = 2000;
+
 enum class Verdict : std::uint8_t { ok, non_strict, failed };
 const char* to_string(Verdict v);
 
@@ -56,7 +67,7 @@ struct Expect {
   std::vector<std::uint16_t> codes;        // 1005: a close frame without a code
   std::vector<std::uint16_t> loose_codes;  // close_reply: accepted as NON-STRICT
   bool events_optional = false;            // fail: a missing tail of `events` is NON-STRICT
-  int timeout_ms = 5000;
+  int timeout_ms = hang_ms;
 };
 
 // Judges what the connection received against `e` (see the verdicts above).
@@ -64,7 +75,8 @@ Result judge(wire::WireConn& c, const Expect& e);
 
 // Writes `before`, gives the server `fast_ms` to fail the connection, then
 // writes `after`. A failure seen only after `after` is NON-STRICT.
-Result fail_fast(wire::WireConn& c, const Bytes& before, const Bytes& after, const Expect& e, int fast_ms = 100);
+Result fail_fast(wire::WireConn& c, const Bytes& before, const Bytes& after, const Expect& e,
+                 int fast_ms = strict_window_ms);
 
 // Runs one case with a fresh connection: `send` writes, `e` judges.
 Result run_simple(std::uint16_t port, const std::function<void(wire::WireConn&)>& send, const Expect& e);

@@ -43,12 +43,12 @@ Case simple(std::string id, std::string title, std::vector<Bytes> frames, Chop c
           }};
 }
 
-Expect echo(std::vector<Want> events) { return Expect{std::move(events), End::clean, {}, {}, false, 5000}; }
+Expect echo(std::vector<Want> events) { return Expect{std::move(events), End::clean, {}, {}, false, hang_ms}; }
 Expect fails(std::uint16_t code, std::vector<Want> before = {}, bool optional = true) {
-  return Expect{std::move(before), End::fail, {code}, {}, optional, 5000};
+  return Expect{std::move(before), End::fail, {code}, {}, optional, hang_ms};
 }
 Expect replies(std::vector<std::uint16_t> codes, std::vector<Want> before = {}, std::vector<std::uint16_t> loose = {}) {
-  return Expect{std::move(before), End::close_reply, std::move(codes), std::move(loose), false, 5000};
+  return Expect{std::move(before), End::close_reply, std::move(codes), std::move(loose), false, hang_ms};
 }
 
 const char* chop_name(Chop c) { return c == Chop::whole ? "" : c == Chop::per_frame ? ", frame-wise writes" : ", octet-wise writes"; }

@@ -86,8 +86,8 @@ std::vector<Group> utf8_groups() {
   return g;
 }
 
-Expect echo_text(const Bytes& p) { return Expect{{{TEXT, p}}, End::clean, {}, {}, false, 5000}; }
-Expect fails1007() { return Expect{{}, End::fail, {1007}, {}, false, 5000}; }
+Expect echo_text(const Bytes& p) { return Expect{{{TEXT, p}}, End::clean, {}, {}, false, hang_ms}; }
+Expect fails1007() { return Expect{{}, End::fail, {1007}, {}, false, hang_ms}; }
 
 std::vector<Bytes> byte_fragments(const Bytes& s) {
   std::vector<Bytes> out;
@@ -186,6 +186,8 @@ std::vector<Case> utf8_cases() {
                      if (c.open(port) != 101) return Result{Verdict::failed, "upgrade failed"};
                      c.start_reader();
                      c.write(frame(TEXT, p.a, false));
+                     // Lets the first part arrive on its own, as the case's
+                     // peer would send it; the verdict does not depend on it.
                      std::this_thread::sleep_for(std::chrono::milliseconds(20));
                      return fail_fast(c, frame(CONT, p.b, false), frame(CONT, p.c), fails1007());
                    }});
@@ -202,6 +204,7 @@ std::vector<Case> utf8_cases() {
                      const auto cut1 = f.begin() + static_cast<std::ptrdiff_t>(h + p.a.size());
                      const auto cut2 = cut1 + static_cast<std::ptrdiff_t>(p.b.size());
                      c.write(Bytes(f.begin(), cut1));
+                     // Lets the first chop arrive on its own (see 6.4.1).
                      std::this_thread::sleep_for(std::chrono::milliseconds(20));
                      return fail_fast(c, Bytes(cut1, cut2), Bytes(cut2, f.end()), fails1007());
                    }});

@@ -41,12 +41,12 @@ Case accepts(std::string id, std::string title, std::string req, std::size_t cho
             if (!c.connect(port)) return Result{Verdict::failed, "connect failed"};
             const Bytes b = bytes(req);
             chop == 0 ? c.write(b) : c.write_chopped(b, chop);
-            const int status = c.read_head(5000);
+            const int status = c.read_head(hang_ms);
             if (status != 101) return Result{Verdict::failed, "status " + std::to_string(status) + ", want 101"};
             if (!has_header(c.head(), kAccept)) return Result{Verdict::failed, "wrong or missing Sec-WebSocket-Accept"};
             c.start_reader();
             c.write(frame(TEXT, bytes("after upgrade")));
-            return judge(c, Expect{{{TEXT, bytes("after upgrade")}}, End::clean, {}, {}, false, 5000});
+            return judge(c, Expect{{{TEXT, bytes("after upgrade")}}, End::clean, {}, {}, false, hang_ms});
           }};
 }
 
@@ -57,12 +57,12 @@ Case refuses(std::string id, std::string title, std::string req, int status, std
             if (!c.connect(port)) return Result{Verdict::failed, "connect failed"};
             const Bytes b = bytes(req);
             chop == 0 ? c.write(b) : c.write_chopped(b, chop);
-            const int got = c.read_head(5000);
+            const int got = c.read_head(hang_ms);
             if (got != status) return Result{Verdict::failed, "status " + std::to_string(got) + ", want " + std::to_string(status)};
             if (!has_header(c.head(), "Connection: close")) return Result{Verdict::failed, "no Connection: close"};
             if (!must_have.empty() && !has_header(c.head(), must_have)) return Result{Verdict::failed, "missing " + must_have};
-            if (!c.wait_eof(1000)) {
-              if (!c.wait_eof(5000)) return Result{Verdict::failed, "no TCP close after the refusal"};
+            if (!c.wait_eof(strict_window_ms)) {
+              if (!c.wait_eof(hang_ms)) return Result{Verdict::failed, "no TCP close after the refusal"};
               return Result{Verdict::non_strict, "TCP closed late"};
             }
             return Result{Verdict::ok, {}};
@@ -101,9 +101,9 @@ std::vector<Case> upgrade_cases() {
                    const Bytes f = frame(TEXT, bytes("early"));
                    b.insert(b.end(), f.begin(), f.end());
                    c.write(b);
-                   if (c.read_head(5000) != 101) return Result{Verdict::failed, "no 101"};
+                   if (c.read_head(hang_ms) != 101) return Result{Verdict::failed, "no 101"};
                    c.start_reader();
-                   return judge(c, Expect{{{TEXT, bytes("early")}}, End::clean, {}, {}, false, 5000});
+                   return judge(c, Expect{{{TEXT, bytes("early")}}, End::clean, {}, {}, false, hang_ms});
                  }});
   out.push_back(refuses("U.9", "POST", request("POST / HTTP/1.1", kStd), 405));
   out.push_back(refuses("U.10", "lower-case method", request("get / HTTP/1.1", kStd), 405));
@@ -147,7 +147,7 @@ std::vector<Case> upgrade_cases() {
 
 std::vector<Case> masking_cases() {
   std::vector<Case> out;
-  auto fails = [](std::vector<Want> before) { return Expect{std::move(before), End::fail, {1002}, {}, true, 5000}; };
+  auto fails = [](std::vector<Want> before) { return Expect{std::move(before), End::fail, {1002}, {}, true, hang_ms}; };
   auto simple = [&](std::string id, std::string title, std::vector<Bytes> frames, std::size_t chop, Expect e) {
     out.push_back({std::move(id), std::move(title), [frames = std::move(frames), chop, e = std::move(e)](std::uint16_t port) {
                      return run_simple(port, [&](WireConn& c) {
@@ -164,10 +164,10 @@ std::vector<Case> masking_cases() {
   simple("M.6", "unmasked continuation of a masked start",
          {frame(TEXT, bytes("a"), false), frame(0x0, bytes("b"), true, false)}, 0, fails({}));
   simple("M.7", "mask key 0 (valid)", {frame(TEXT, bytes("zero key"), true, true, 0, 0)}, 0,
-         Expect{{{TEXT, bytes("zero key")}}, End::clean, {}, {}, false, 5000});
+         Expect{{{TEXT, bytes("zero key")}}, End::clean, {}, {}, false, hang_ms});
   simple("M.8", "a different mask key per frame",
          {frame(TEXT, bytes("k1"), false, true, 0, 0x01020304), frame(0x0, bytes("k2"), true, true, 0, 0xA1B2C3D4)}, 0,
-         Expect{{{TEXT, bytes("k1k2")}}, End::clean, {}, {}, false, 5000});
+         Expect{{{TEXT, bytes("k1k2")}}, End::clean, {}, {}, false, hang_ms});
   return out;
 }
 

@@ -120,14 +120,14 @@ Result judge(WireConn& c, const Expect& e) {
     }
     const std::size_t before = c.frame_count();
     c.write(wire::frame(op_close, wire::close_payload(1000)));
-    const int at = c.wait_close_frame(3000);
+    const int at = c.wait_close_frame(hang_ms);
     if (at < 0) return fail("no close frame after our close 1000");
     const auto frames = c.frames();
     if (static_cast<std::size_t>(at) != before)
       return fail("unexpected frame before the close reply: " + describe({frames[before].opcode, frames[before].payload}));
     if (frames[at].close_code() != 1000)
       return fail("close reply code " + std::to_string(frames[at].close_code()) + ", want 1000");
-    if (!c.wait_eof(2000)) return fail("no TCP close after the close handshake");
+    if (!c.wait_eof(hang_ms)) return fail("no TCP close after the close handshake");
     if (!check_server()) return r;
     r.verdict = Verdict::ok;
     return r;
@@ -168,13 +168,13 @@ Result judge(WireConn& c, const Expect& e) {
   }
   if (e.end == End::fail) {
     // The server failed the connection: it must end TCP without our reply.
-    if (!c.wait_eof(1000)) {
+    if (!c.wait_eof(strict_window_ms)) {
       c.write(wire::frame(op_close, wire::close_payload(code == 1005 ? 1000 : code)));
-      if (!c.wait_eof(2000)) return fail("close " + std::to_string(code) + " but no TCP close");
+      if (!c.wait_eof(hang_ms)) return fail("close " + std::to_string(code) + " but no TCP close");
       v = Verdict::non_strict;
       r.note = "TCP closed only after our close reply";
     }
-  } else if (!c.wait_eof(2000)) {
+  } else if (!c.wait_eof(hang_ms)) {
     return fail("no TCP close after the close handshake");
   }
   // Anything after the close frame is a protocol violation by the server.

@@ -1,5 +1,5 @@
 // What the Server tests over loopback (tests/engine/test_server_*.cpp,
-// test_client.cpp) share: a bounded wait, numbered payloads, an echoing
+// test_client.cpp) share: a bounded wait (tests/wait_until.hpp), numbered payloads, an echoing
 // handler and a config for an in-process server on a free port.
 #pragma once
 
@@ -16,22 +16,10 @@
 #include <vector>
 
 #include "engine/server.hpp"
+#include "tests/wait_until.hpp"
 #include "tests/wire_client.hpp"
 
 namespace ringlink::test {
-
-inline constexpr std::chrono::seconds kWait{10};
-
-// Waits (bounded) for a predicate polled every millisecond.
-template <class Pred>
-bool eventually(Pred p, std::chrono::milliseconds limit = kWait) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (p()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return p();
-}
 
 // `size` bytes (at least 4) that start with `seq`, so that order and loss
 // show at the receiver.

@@ -56,7 +56,7 @@ TEST(Client, TalksToOurServer) {
   req.path = "/chat";
   ASSERT_TRUE(cli.connect(req));
   std::unique_lock lk(ch.m);
-  ASSERT_TRUE(ch.cv.wait_for(lk, kWait, [&] { return ch.closed; }));
+  ASSERT_TRUE(ch.cv.wait_for(lk, hang_deadline, [&] { return ch.closed; }));
   ASSERT_EQ(ch.got.size(), 2u);
   EXPECT_EQ(ch.got[0], "hello");
   EXPECT_EQ(ch.got[1].size(), 100000u);

@@ -1,4 +1,5 @@
-// Fault injection, every wait bounded: peers that reset or half-close in the
+// Fault injection, every wait bounded (by a deadline that only stops a hang:
+// tests/wait_until.hpp): peers that reset or half-close in the
 // middle of a frame, a peer that never reads, links that break the protocol
 // next to a healthy one, a graceful stop while other threads send, and a
 // flood of half-open upgrade requests past the link cap. Each test checks
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -24,26 +26,21 @@
 #include "engine/reactor.hpp"
 #include "engine/server.hpp"
 #include "engine/socket.hpp"
+#include "tests/wait_until.hpp"
 #include "tests/wire_client.hpp"
 
 using namespace ringlink;
 using namespace std::chrono_literals;
+using ringlink::test::eventually;
+using ringlink::test::hang_deadline;
 using wire::Bytes;
 using wire::WireConn;
 
 namespace {
 
 constexpr std::uint8_t TEXT = 0x1, BIN = 0x2, CLOSE = 0x8;
-
-template <class Pred>
-bool eventually(Pred p, std::chrono::milliseconds limit = 10s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (p()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return p();
-}
+// WireConn's waits take milliseconds.
+constexpr int hang_ms = static_cast<int>(std::chrono::milliseconds(hang_deadline).count());
 
 struct Echo : Handler {
   std::mutex m;
@@ -78,24 +75,31 @@ class Driven {
   }
   std::uint16_t port() const { return port_; }
   Reactor& r() { return *reactor_; }
+  // Turns the reactor until `p()` holds; false if it still does not at the
+  // hang deadline.
   template <class P>
-  bool pump_until(P p, int max_turns = 3000) {
-    for (int i = 0; i < max_turns; ++i) {
+  bool pump_until(P p) {
+    const auto until = std::chrono::steady_clock::now() + hang_deadline;
+    while (std::chrono::steady_clock::now() < until) {
       if (p()) return true;
       reactor_->run_once(1);
     }
     return p();
   }
+  // Exactly `n` turns, for what a turn does by itself (the end-of-turn free).
+  void pump_turns(int n) {
+    for (int i = 0; i < n; ++i) reactor_->run_once(1);
+  }
   // Connects and upgrades, turning the reactor meanwhile.
   bool open(WireConn& c) {
     if (!c.connect(port_)) return false;
     if (!c.write(wire::bytes(WireConn::upgrade_request()))) return false;
-    pump_until([&] { return reactor_->links_open() > opened_before_; }, 2000);
+    pump_until([&] { return reactor_->links_open() > opened_before_; });
     // One more turn: a completion backend hands the 101 to the kernel with
     // the next wait, not during the turn that wrote it.
     reactor_->run_once(0);
     opened_before_ = reactor_->links_open();
-    const bool ok = c.read_head(1000) == 101;
+    const bool ok = c.read_head(hang_ms) == 101;
     if (ok) c.start_reader();
     return ok;
   }
@@ -132,14 +136,14 @@ TEST(Fault, ResetMidFrameReleasesEverything) {
     ASSERT_TRUE(c.write(Bytes(f.begin(), f.begin() + static_cast<std::ptrdiff_t>(f.size() / 2))));
     if (config::framing == config::Framing::native && size < config::chunk_size) {
       // The half frame is held for contiguity: a chunk is in use.
-      ASSERT_TRUE(d.pump_until([&] { return d.r().chunks_held() > 0; }, 500)) << size;
+      ASSERT_TRUE(d.pump_until([&] { return d.r().chunks_held() > 0; })) << size;
     } else {
       // Streamed into the session's assembly buffer (wslay: its frame buffer).
-      d.pump_until([] { return false; }, 50);
+      d.pump_turns(50);
     }
     reset_now(c);
     ASSERT_TRUE(d.pump_until([&] { return d.r().links_open() == 0; })) << size;
-    d.pump_until([] { return false; }, 3);   // the end-of-turn free
+    d.pump_turns(3);   // the end-of-turn free
     EXPECT_EQ(d.r().chunks_held(), 0u) << size;
     EXPECT_EQ(d.r().metrics().queued_bytes.get(), 0u) << size;
     EXPECT_EQ(d.r().metrics().links_open.get(), 0u) << size;
@@ -168,8 +172,8 @@ TEST(Fault, IdleLinkHoldsNothingButItsLink) {
   // A zero-copy send (io_uring, payloads over zc_threshold) holds its
   // frame until the kernel's notification, a turn or two after the peer
   // has the bytes.
-  d.pump_until([&] { return d.r().metrics().queued_bytes.get() == 0; }, 200);
-  d.pump_until([] { return false; }, 5);
+  d.pump_until([&] { return d.r().metrics().queued_bytes.get() == 0; });
+  d.pump_turns(5);
   EXPECT_EQ(d.r().links_open(), 4u);
   EXPECT_EQ(d.r().chunks_held(), 0u);
   EXPECT_EQ(d.r().metrics().queued_bytes.get(), 0u);
@@ -187,17 +191,17 @@ TEST(Fault, HalfCloseMidFrame) {
   const Bytes f = wire::frame(BIN, Bytes(1000, 'a'));
   ASSERT_TRUE(c.write(Bytes(f.begin(), f.begin() + 300)));
   if (config::framing == config::Framing::native) {
-    ASSERT_TRUE(d.pump_until([&] { return d.r().chunks_held() > 0; }, 500));   // held whole
+    ASSERT_TRUE(d.pump_until([&] { return d.r().chunks_held() > 0; }));   // held whole
   } else {
-    d.pump_until([] { return false; }, 50);
+    d.pump_turns(50);
   }
   ::shutdown(c.fd(), SHUT_WR);
   ASSERT_TRUE(d.pump_until([&] { return d.r().links_open() == 0; }));
-  d.pump_until([] { return false; }, 3);
+  d.pump_turns(3);
   EXPECT_EQ(d.closes(CloseReason::peer_eof), 1u);
   EXPECT_EQ(d.r().chunks_held(), 0u);
   EXPECT_EQ(d.r().metrics().queued_bytes.get(), 0u);
-  EXPECT_TRUE(c.wait_eof(2000));
+  EXPECT_TRUE(c.wait_eof(hang_ms));
   EXPECT_EQ(c.frame_count(), 0u);
 }
 
@@ -211,8 +215,8 @@ TEST(Fault, HalfCloseAfterCompleteMessage) {
   ASSERT_TRUE(c.write(wire::frame(TEXT, wire::bytes("last words"))));
   ::shutdown(c.fd(), SHUT_WR);
   ASSERT_TRUE(d.pump_until([&] { return d.r().links_open() == 0; }));
-  d.pump_until([] { return false; }, 3);
-  EXPECT_TRUE(c.wait_eof(2000));
+  d.pump_turns(3);
+  EXPECT_TRUE(c.wait_eof(hang_ms));
   const auto frames = c.frames();
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(frames[0].text(), "last words");
@@ -231,7 +235,9 @@ TEST(Fault, FirstConnectionAfterAnIdleSpellIsServed) {
   cfg.handshake_timeout_ms = 200;
   Server s(cfg, h);
   ASSERT_EQ(s.start(), 0);
-  std::this_thread::sleep_for(600ms);   // nothing to do: the reactor sleeps without a timer
+  // The idle spell under test, longer than the handshake timeout: the reactor
+  // sleeps without a timer meanwhile. Nothing to wait for, so a sleep.
+  std::this_thread::sleep_for(600ms);
   WireConn c;
   EXPECT_EQ(c.open(s.port()), 101) << c.head();
   c.start_reader();
@@ -251,10 +257,20 @@ TEST(Fault, IdleTimeoutCountsFromTheLastMessage) {
   WireConn c;
   ASSERT_EQ(c.open(s.port()), 101);
   c.start_reader();
+  auto last_write = std::chrono::steady_clock::now();
   for (int i = 0; i < 3; ++i) {
+    // The silences under test: shorter than the idle timeout, together
+    // longer. Nothing to wait for, so a sleep.
     std::this_thread::sleep_for(600ms);
+    // A machine that held this thread back past the timeout makes a close
+    // legitimate: the run then proves nothing, and says so.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_write > std::chrono::milliseconds(cfg.idle_timeout_ms - 200))
+      GTEST_SKIP() << "this thread was held back " << std::chrono::duration_cast<std::chrono::milliseconds>(now - last_write).count()
+                   << " ms between two messages, near the idle timeout";
     ASSERT_TRUE(c.write(wire::frame(TEXT, wire::bytes("still here"))));
-    ASSERT_TRUE(c.wait_frames(static_cast<std::size_t>(i) + 1, 2000));
+    last_write = std::chrono::steady_clock::now();
+    ASSERT_TRUE(c.wait_frames(static_cast<std::size_t>(i) + 1, hang_ms));
   }
   const auto frames = c.frames();
   for (const auto& f : frames) EXPECT_EQ(f.opcode, TEXT) << "closed " << f.close_code() << " while the peer was active";
@@ -275,26 +291,29 @@ TEST(Fault, ResetAfterHandshakeTimeoutLeavesTheReactorHealthy) {
     admitted.push_back(std::make_unique<WireConn>());
     ASSERT_TRUE(admitted.back()->connect(d.port()));
     ASSERT_TRUE(admitted.back()->write(wire::bytes("GET / HTTP/1.1\r\nHost: x\r\n")));
-    d.pump_until([] { return false; }, 2);
+    ASSERT_TRUE(d.pump_until([&] { return d.r().metrics().links_accepted.get() == static_cast<std::uint64_t>(i + 1); }));
   }
   for (int i = 0; i < extra_n; ++i) {
     extra.push_back(std::make_unique<WireConn>());
     ASSERT_TRUE(extra.back()->connect(d.port()));
-    d.pump_until([] { return false; }, 2);
+    ASSERT_TRUE(d.pump_until([&] { return d.r().metrics().links_refused.get() == static_cast<std::uint64_t>(i + 1); }));
   }
   EXPECT_EQ(d.r().metrics().links_refused.get(), static_cast<std::uint64_t>(extra_n));
   for (auto& a : admitted) {
-    ASSERT_TRUE(d.pump_until([&] { return a->readable(); }, 20000));
-    ASSERT_EQ(a->read_head(1000), 408);
+    ASSERT_TRUE(d.pump_until([&] { return a->readable(); }));
+    ASSERT_EQ(a->read_head(hang_ms), 408);
   }
   for (auto& a : admitted) reset_now(*a);
-  d.pump_until([] { return false; }, 20);
-  EXPECT_EQ(d.closes(CloseReason::io_error) + d.closes(CloseReason::handshake_timeout), static_cast<std::uint64_t>(admitted_n));
+  EXPECT_TRUE(d.pump_until([&] {
+    return d.closes(CloseReason::io_error) + d.closes(CloseReason::handshake_timeout) == static_cast<std::uint64_t>(admitted_n);
+  }));
+  d.pump_turns(3);   // the end-of-turn free
+  EXPECT_EQ(d.r().metrics().links_accepted.get(), static_cast<std::uint64_t>(admitted_n));
   WireConn b;
   ASSERT_TRUE(b.connect(d.port()));
   ASSERT_TRUE(b.write(wire::bytes(WireConn::upgrade_request())));
-  ASSERT_TRUE(d.pump_until([&] { return b.readable(); }, 20000));
-  EXPECT_EQ(b.read_head(1000), 101) << "a new connection after the resets was not upgraded";
+  ASSERT_TRUE(d.pump_until([&] { return b.readable(); }));
+  EXPECT_EQ(b.read_head(hang_ms), 101) << "a new connection after the resets was not upgraded";
 }
 
 // A peer that never reads while another thread sends with Server::send: the
@@ -317,7 +336,7 @@ TEST_P(NeverReads, QueueStaysBoundedAndThePolicyActs) {
   const int small = 4096;
   ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
   ASSERT_TRUE(c.write(wire::bytes(WireConn::upgrade_request())));
-  ASSERT_EQ(c.read_head(5000), 101);   // and never read again
+  ASSERT_EQ(c.read_head(hang_ms), 101);   // and never read again
   ASSERT_TRUE(eventually([&] { return h.opened.load() == 1; }));
   const LinkId id = h.ids.at(0);
 
@@ -333,7 +352,7 @@ TEST_P(NeverReads, QueueStaysBoundedAndThePolicyActs) {
     }
   });
   sender.join();
-  ASSERT_TRUE(eventually([&] { return s.snapshot().commands >= static_cast<std::uint64_t>(results[SendResult::queued]); }, 5s));
+  ASSERT_TRUE(eventually([&] { return s.snapshot().commands >= static_cast<std::uint64_t>(results[SendResult::queued]); }));
   const MetricsSnapshot m = s.snapshot();
   // The cap admits one message beyond it; headers are at most 14 bytes.
   EXPECT_LE(m.queued_bytes_high_water, cfg.max_queued_bytes + msg + 14);
@@ -356,7 +375,7 @@ TEST_P(NeverReads, QueueStaysBoundedAndThePolicyActs) {
   EXPECT_TRUE(eventually([&] {
     return s.snapshot().links_open == 0 && s.snapshot().queued_bytes == 0 &&
            (policy != OutboundPolicy::close_slow || h.closed.load() == 1);
-  }, 2s));
+  }));
   if (policy == OutboundPolicy::close_slow) {
     ASSERT_EQ(h.closed.load(), 1);
     EXPECT_EQ(h.close_codes.begin()->second, close_code::policy_violation);
@@ -378,6 +397,9 @@ INSTANTIATE_TEST_SUITE_P(Policies, NeverReads,
 // Proves: the close-slow-consumer policy frees the slow link's queued data at
 // once (README: "a slow consumer must not hold memory at all"), rather than
 // keeping it, with the close frame queued behind it, until close_timeout.
+// "At once" is an order, not a speed: the queue is released while the link
+// still lingers for its close handshake, which with a peer that never reads
+// lasts until close_timeout (longer than any wait here).
 TEST(Fault, CloseSlowReleasesTheQueueAtOnce) {
   // Sends from the reactor thread on "flood" until send() stops answering
   // queued; records what it answered then.
@@ -398,7 +420,7 @@ TEST(Fault, CloseSlowReleasesTheQueueAtOnce) {
   cfg.reactors = 1;
   cfg.max_queued_bytes = 128 * 1024;
   cfg.outbound_policy = OutboundPolicy::close_slow;
-  cfg.close_timeout_ms = 5000;
+  cfg.close_timeout_ms = 120'000;
   Server s(cfg, h);
   ASSERT_EQ(s.start(), 0);
   WireConn c;
@@ -406,22 +428,25 @@ TEST(Fault, CloseSlowReleasesTheQueueAtOnce) {
   const int small = 4096;
   ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
   ASSERT_TRUE(c.write(wire::bytes(WireConn::upgrade_request())));
-  ASSERT_EQ(c.read_head(5000), 101);   // and never read again
+  ASSERT_EQ(c.read_head(hang_ms), 101);   // and never read again
   ASSERT_TRUE(c.write(wire::frame(TEXT, wire::bytes("flood"))));
-  ASSERT_TRUE(eventually([&] { return h.last.load() >= 0; }, 5s));
+  ASSERT_TRUE(eventually([&] { return h.last.load() >= 0; }));
   ASSERT_EQ(h.last.load(), static_cast<int>(SendResult::closed)) << "close_slow did not act";
-  const auto acted = std::chrono::steady_clock::now();
-  const bool released = eventually([&] { return s.snapshot().queued_bytes < 16 * 1024; }, 4s);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - acted).count();
-  EXPECT_TRUE(released && ms < 500) << "the slow link still held " << s.snapshot().queued_bytes << " queued bytes "
-                                    << ms << " ms after close_slow acted";
+  // What may stay queued: the close frame, and the part of a frame the
+  // kernel is sending.
+  EXPECT_TRUE(eventually([&] { return s.snapshot().queued_bytes < 16 * 1024; }))
+      << "the slow link still held " << s.snapshot().queued_bytes << " queued bytes after close_slow acted";
+  EXPECT_EQ(s.snapshot().links_open, 1u) << "the queue went only with the link";
+  EXPECT_EQ(h.closed.load(), 0) << "the queue went only with the link";
   reset_now(c);
   s.stop(1s);
 }
 
 // Proves: oversized messages, invalid UTF-8 and protocol errors on other
-// links of the same reactor neither close nor slow a healthy link: its
-// round trips keep a low latency while hundreds of bad links come and go.
+// links of the same reactor do not close or disturb a healthy link: every
+// one of its round trips, made while hundreds of bad links come and go, is
+// answered with its own message. (How fast is for bench/: the latencies
+// are printed, not judged.)
 TEST(Fault, BadNeighboursDoNotDisturbAHealthyLink) {
   Echo h;
   ServerConfig cfg;
@@ -447,34 +472,41 @@ TEST(Fault, BadNeighboursDoNotDisturbAHealthyLink) {
       c.start_reader();
       ++bad_links;
       c.write(*kinds[i % 4]);
-      const int at = c.wait_close_frame(5000);
+      const int at = c.wait_close_frame(hang_ms);
       if (at >= 0 && c.frames()[static_cast<std::size_t>(at)].close_code() == codes[i % 4]) ++bad_ok;
     }
     bad_done = true;
   });
   std::vector<double> rtt_ms;
   const Bytes ping = wire::frame(TEXT, Bytes(64, 'g'));
-  // Round trips for as long as the bad links keep coming (bounded).
-  const auto until = std::chrono::steady_clock::now() + 20s;
+  // Round trips for as long as the bad links keep coming (the deadline only
+  // stops a hang).
+  const auto until = std::chrono::steady_clock::now() + hang_deadline;
   for (int i = 0; (i < 400 || !bad_done) && std::chrono::steady_clock::now() < until; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    if (!good.write(ping) || !good.wait_frames(static_cast<std::size_t>(i) + 1, 5000)) {
+    if (!good.write(ping) || !good.wait_frames(static_cast<std::size_t>(i) + 1, hang_ms)) {
       stop = true;
       bad.join();
       FAIL() << "round trip " << i << " failed";
     }
     rtt_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
+  const bool bad_finished = bad_done.load();
   stop = true;
   bad.join();
   std::sort(rtt_ms.begin(), rtt_ms.end());
   const double p50 = rtt_ms[rtt_ms.size() / 2], p99 = rtt_ms[rtt_ms.size() * 99 / 100];
   std::printf("healthy link: p50 %.3f ms, p99 %.3f ms, max %.3f ms next to %d bad links (%d closed with the right code)\n",
               p50, p99, rtt_ms.back(), bad_links.load(), bad_ok.load());
+  EXPECT_TRUE(bad_finished) << "the bad links were still coming at the hang deadline";
   EXPECT_EQ(bad_links.load(), 200);
   EXPECT_EQ(bad_ok.load(), bad_links.load());
-  EXPECT_LT(p50, 5.0);
-  EXPECT_LT(p99, 50.0);
+  const auto echoes = good.frames();
+  EXPECT_EQ(echoes.size(), rtt_ms.size());
+  for (const auto& f : echoes) {
+    EXPECT_EQ(f.opcode, TEXT);
+    EXPECT_EQ(f.text(), std::string(64, 'g'));
+  }
   EXPECT_FALSE(good.eof());
   // A link is counted closed when its TCP close completes, a moment after
   // the client read the close frame.
@@ -482,7 +514,7 @@ TEST(Fault, BadNeighboursDoNotDisturbAHealthyLink) {
     const MetricsSnapshot m = s.snapshot();
     return m.closed(CloseReason::too_big) + m.closed(CloseReason::invalid_utf8) + m.closed(CloseReason::protocol_error);
   };
-  EXPECT_TRUE(eventually([&] { return closed_bad() == static_cast<std::uint64_t>(bad_links.load()); }, 5s)) << closed_bad();
+  EXPECT_TRUE(eventually([&] { return closed_bad() == static_cast<std::uint64_t>(bad_links.load()); })) << closed_bad();
   s.stop(1s);
 }
 
@@ -517,6 +549,7 @@ TEST(Fault, GracefulStopUnderLoadLosesNothingSilently) {
   // many of its messages were queued before: those must all be delivered.
   std::atomic<bool> hold{false}, release{false};
   std::atomic<int> holding{0};
+  std::array<std::atomic<std::size_t>, kLinks> queued_n{};  // queued[k].size(), for the test thread
   std::vector<std::thread> senders;
   for (int k = 0; k < kLinks; ++k)
     senders.emplace_back([&, k] {
@@ -532,8 +565,13 @@ TEST(Fault, GracefulStopUnderLoadLosesNothingSilently) {
         }
         std::memcpy(p.data(), &seq, 4);
         const SendResult r = s.send(ids[kk], p);
-        if (r == SendResult::queued) queued[kk].push_back(seq);
+        if (r == SendResult::queued) {
+          queued[kk].push_back(seq);
+          ++queued_n[kk];
+        }
         if (r == SendResult::closed) break;
+        // Paced, so that the reactor, not a full queue, decides what is
+        // delivered: the accounting below assumes no refused message.
         if (seq % 32 == 31) std::this_thread::sleep_for(1ms);
         if (held && seq % 64 == 0 && !s.running()) break;
       }
@@ -542,21 +580,24 @@ TEST(Fault, GracefulStopUnderLoadLosesNothingSilently) {
         ++holding;
       }
     });
-  std::this_thread::sleep_for(150ms);
+  // Under load before the stop: every sender has had messages queued.
+  ASSERT_TRUE(eventually([&] {
+    return std::all_of(queued_n.begin(), queued_n.end(), [](const auto& n) { return n.load() >= 64; });
+  }));
   hold = true;
-  ASSERT_TRUE(eventually([&] { return holding.load() == kLinks; }, 5s));
+  ASSERT_TRUE(eventually([&] { return holding.load() == kLinks; }));
   release = true;
-  const auto stop_start = std::chrono::steady_clock::now();
-  s.stop(3s);
-  const auto stop_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_start).count();
+  // The peers answer the close at once, so the stop ends with the last close
+  // handshake; its deadline only stops a hang (a stop that reached it shows
+  // below as links closed for another reason than shutdown).
+  s.stop(hang_deadline);
   for (auto& t : senders) t.join();
-  EXPECT_LT(stop_ms, 2500) << "the close handshakes did not complete before the deadline";
 
   const MetricsSnapshot m = s.snapshot();
   std::size_t total_queued = 0, total_received = 0, total_before = 0;
   for (int k = 0; k < kLinks; ++k) {
     WireConn& c = *conns[static_cast<std::size_t>(k)];
-    EXPECT_TRUE(c.wait_eof(3000)) << k;
+    EXPECT_TRUE(c.wait_eof(hang_ms)) << k;
     const auto frames = c.frames();
     std::vector<std::uint32_t> got;
     bool saw_close = false;
@@ -611,32 +652,36 @@ TEST(Fault, HalfOpenHandshakeFloodPastTheLinkCap) {
     ASSERT_TRUE(admitted.back()->connect(s.port()));
     ASSERT_TRUE(admitted.back()->write(partial));
   }
-  ASSERT_TRUE(eventually([&] { return s.snapshot().accept_calls >= 8; }));
-  std::this_thread::sleep_for(20ms);
+  // Each admitted one holds its slot from here (links_accepted counts a link
+  // once it has one).
+  ASSERT_TRUE(eventually([&] { return s.snapshot().links_accepted >= 8; }));
   std::vector<std::unique_ptr<WireConn>> refused;
   constexpr int extra = 12;
   for (int i = 0; i < extra; ++i) {
     refused.push_back(std::make_unique<WireConn>());
     ASSERT_TRUE(refused.back()->connect(s.port()));
     refused.back()->write(partial);
-    refused.back()->start_reader();
   }
+  // Refused at once: closed without an answer (read_head sees the end of TCP
+  // and no head), where an admitted one would get 408 after the handshake
+  // timeout.
   int closed_at_once = 0;
-  for (auto& c : refused) closed_at_once += c->wait_eof(300) ? 1 : 0;
+  for (auto& c : refused) closed_at_once += c->read_head(hang_ms) == 0 && c->head().empty() ? 1 : 0;
   EXPECT_EQ(closed_at_once, extra);
-  EXPECT_GE(s.snapshot().links_refused, 12u);
+  // Counted just after the socket is closed: the client may see the end first.
+  EXPECT_TRUE(eventually([&] { return s.snapshot().links_refused >= 12u; })) << s.snapshot().links_refused;
   // The admitted ones get 408 once the handshake timeout passes.
   int timed_out = 0;
   for (auto& c : admitted) {
-    timed_out += c->read_head(3000) == 408 ? 1 : 0;
+    timed_out += c->read_head(hang_ms) == 408 ? 1 : 0;
     // The server half-closed after the 408 and waits for our FIN: read the
     // body to its end first, so that our close is a FIN and not a reset.
     c->start_reader();
-    c->wait_eof(2000);
+    c->wait_eof(hang_ms);
     c->close();
   }
   EXPECT_EQ(timed_out, 8);
-  const bool counted = eventually([&] { return s.snapshot().closed(CloseReason::handshake_timeout) == 8; }, 5s);
+  const bool counted = eventually([&] { return s.snapshot().closed(CloseReason::handshake_timeout) == 8; });
   {
     const MetricsSnapshot m = s.snapshot();
     std::string closes;
@@ -649,7 +694,7 @@ TEST(Fault, HalfOpenHandshakeFloodPastTheLinkCap) {
   ASSERT_EQ(good.open(s.port()), 101);
   good.start_reader();
   ASSERT_TRUE(good.write(wire::frame(TEXT, wire::bytes("served"))));
-  ASSERT_TRUE(good.wait_frames(1, 5000));
+  ASSERT_TRUE(good.wait_frames(1, hang_ms));
   EXPECT_EQ(good.frames()[0].text(), "served");
   s.stop(1s);
 }

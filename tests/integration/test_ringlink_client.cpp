@@ -260,9 +260,9 @@ TEST_F(RinglinkClient, PeerInitiatedCloseReportsItsCode) {
   EXPECT_EQ(line->substr(0, 11), "closed 4002");
 }
 
-// Proves (fails today: engine bug): on_close gets the reason of the peer's
-// close frame ("py-bye"). Reactor::close_now always passes an empty reason,
-// although Session reports it with the close event.
+// Proves: on_close gets the reason of the peer's close frame ("py-bye"), as
+// Session reports it with the close event (the reactor once passed an empty
+// reason).
 TEST_F(RinglinkClient, PeerCloseReasonReachesOnClose) {
   const std::uint16_t port = start_peer("echo");
   ASSERT_NE(port, 0);

@@ -27,13 +27,15 @@
 #include "tests/integration/echo_server.hpp"
 #include "tests/integration/peer_process.hpp"
 #include "tests/integration/tls_certs.hpp"
+#include "tests/wait_until.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using itest::EchoServer;
 
-constexpr auto close_wait = 10s;
+// How long a link may take to close: only a hang reaches it.
+constexpr auto close_wait = ringlink::test::hang_deadline;
 
 // Everything a command prints (stdout, then stderr) until it exits.
 std::string output_of(const std::string& shell_command, std::chrono::milliseconds limit = 20s) {
@@ -273,8 +275,7 @@ TEST_F(Tls, BadClientsEndCleanlyAndAreCounted) {
     const ringlink::MetricsSnapshot m = echo.server().snapshot();
     return m.tls_failed_timeout == 1 && m.tls_failed_plaintext == 1 && m.tls_failed_protocol == 1;
   };
-  const auto until = std::chrono::steady_clock::now() + close_wait;
-  while (!settled() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(ringlink::test::eventually(settled, close_wait));
   const ringlink::MetricsSnapshot m = echo.server().snapshot();
   EXPECT_EQ(m.tls_failed_plaintext, 1u);
   EXPECT_EQ(m.tls_failed_protocol, 1u);
