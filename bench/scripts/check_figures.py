@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DOCS = ["README.md", "bench/README.md"] + sorted(
+DOCS = ["README.md", "SECURITY.md", "bench/README.md"] + sorted(
     os.path.join("docs", f) for f in os.listdir(os.path.join(REPO, "docs")) if f.endswith(".md"))
 
 # A number followed by the unit of a measurement (not of a setting, such as "64 KiB").
