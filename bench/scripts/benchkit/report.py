@@ -227,14 +227,16 @@ class Report:
     # ---- targets
     def derived_rss_bound_kib(self, r):
         """What the slow test may hold, from the links' own limits: each of its links pins at most its
-        hand-off quota of received chunks, one chunk being read and one of output, and the reactor's
-        receive ring starts with 64 chunks; on top of the RSS the server started with. A leak of one chunk
-        per message (20,000 messages) breaks it; the pool's 256 MiB cap is no longer the bound."""
+        hand-off quota of received chunks, one chunk being read and one of output; the reactor's receive
+        ring follows the load up to `uring_buffers` chunks; on top of the RSS the server started with.
+        A leak of one chunk per message (20,000 messages) breaks it; the pool's 256 MiB cap is no longer
+        the bound."""
         cfg = self.r.get("machine", {}).get("ringlink_config") or {}
         chunk = cfg.get("chunk_size", 16384)
+        ring = cfg.get("uring_buffers", 1024)
         links = r["params"]["links"] + r["params"]["others"]
         quota = 8                                       # ServerConfig::handoff_quota default
-        return (r.get("rss_start_kib") or 0) + (links * (quota + 2) * chunk + 64 * chunk) / 1024
+        return (r.get("rss_start_kib") or 0) + (links * (quota + 2) * chunk + ring * chunk) / 1024
 
     def target_rows(self):
         rows = []
