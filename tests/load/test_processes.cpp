@@ -4,98 +4,25 @@
 // split the links over several 127.0.0.x sources and their merged counts are
 // exactly what the server saw. Deadlines only stop hangs; nothing is timed.
 #include <dirent.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
-extern char** environ;
+#include "tests/load/load_test_util.hpp"
+#include "tests/wait_until.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? v : "";
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ringlink-processes-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// A process with stdout and stderr in one file; SIGKILLed by PID and reaped
-// if still running when destroyed.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const std::string& out_path) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Child() {
-    if (pid_ > 0 && !done_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-  bool exited() {
-    if (done_) return true;
-    if (::waitpid(pid_, &status_, WNOHANG) == pid_) done_ = true;
-    return done_;
-  }
-  // Exit code; -1 on a signal or when still running after `timeout`.
-  int wait(std::chrono::milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!exited() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
-    if (!done_) return -1;
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int status_ = 0;
-  bool done_ = false;
-};
+using namespace load_test;
 
 // The number right after `label`, or UINT64_MAX.
 std::uint64_t number_after(const std::string& text, const std::string& label, std::size_t from = 0) {
@@ -108,24 +35,9 @@ std::uint64_t number_after(const std::string& text, const std::string& label, st
   return v;
 }
 
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
-
-int start_echo(Child& echo, const std::string& port_file) {
-  int port = 0;
-  wait_for([&] {
-    const std::string t = read_file(port_file);
-    if (t.empty() || t.back() != '\n') return false;
-    port = std::atoi(t.c_str());
-    return true;
-  }, 15s);
-  return echo.pid() > 0 ? port : 0;
+int start_echo(const Child& echo, const std::string& port_file) {
+  const int port = wait_for_port(port_file);
+  return echo.started() ? port : 0;
 }
 
 // The PIDs whose parent is `parent` (from /proc/PID/stat's fourth field).
@@ -198,7 +110,8 @@ TEST_F(Processes, EchoProcessesShareThePortAndStopTogether) {
   // every link must end with 1001.
   Child held(load_argv(port, {"--mode", "idle", "--conns", "40", "--duration", "8", "--progress"}, dir_.file("idle.json")),
              dir_.file("idle.out"));
-  ASSERT_TRUE(wait_for([&] { return read_file(dir_.file("idle.out")).find("conns 40/40") != std::string::npos; }, 30s))
+  ASSERT_TRUE(ringlink::test::eventually(
+      [&] { return read_file(dir_.file("idle.out")).find("conns 40/40") != std::string::npos; }, 30s, 20ms))
       << read_file(dir_.file("idle.out"));
 
   ASSERT_EQ(::kill(echo.pid(), SIGTERM), 0);
@@ -237,11 +150,13 @@ TEST_F(Processes, LoadProcessesMergeExactly) {
                               "--connect-rate", "400"}, dir_.file("out.json")),
              dir_.file("load.out"));
   std::set<std::string> sources;
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  while (!load.exited() && std::chrono::steady_clock::now() < until) {
-    for (const std::string& s : sources_to(port)) sources.insert(s);
-    std::this_thread::sleep_for(50ms);
-  }
+  // Sampled while the run lasts: the sources are visible only while connected.
+  ringlink::test::eventually(
+      [&] {
+        for (const std::string& s : sources_to(port)) sources.insert(s);
+        return load.exited();
+      },
+      60s, 50ms);
   const int status = load.wait(1s);
   const std::string report = read_file(dir_.file("load.out"));
   const std::string json = read_file(dir_.file("out.json"));
