@@ -5,7 +5,9 @@
 // exactly what the server saw. Deadlines only stop hangs; nothing is timed.
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +82,38 @@ std::set<std::string> sources_to(int port) {
   return out;
 }
 
+// GET `path` from 127.0.0.1:port; the whole response, or "" when it failed.
+std::string http_get(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// The samples of one Prometheus series, one per label set, in order.
+std::vector<std::uint64_t> samples_of(const std::string& text, const std::string& name) {
+  std::vector<std::uint64_t> out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name + "{", 0) != 0) continue;
+    const std::size_t space = line.rfind(' ');
+    if (space != std::string::npos) out.push_back(std::strtoull(line.c_str() + space + 1, nullptr, 10));
+  }
+  return out;
+}
+
 class Processes : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -136,6 +170,45 @@ TEST_F(Processes, EchoProcessesShareThePortAndStopTogether) {
   EXPECT_EQ(held.wait(30s), 1) << read_file(dir_.file("idle.out"));
   const std::string json = read_file(dir_.file("idle.json"));
   EXPECT_EQ(number_after(json, "\"1001\":"), 40u) << json;
+}
+
+// Proves: with --processes 2 --metrics-endpoint, /metrics answers for both
+// processes whichever one takes the request: both reactors' series are there
+// and they add up to every link the load opened (one process alone has only
+// its share of them).
+TEST_F(Processes, MetricsEndpointCoversEveryProcess) {
+  Child echo({env("RINGLINK_ECHO"), "--processes", "2", "--reactors", "1", "--metrics-endpoint", "--port", "0",
+              "--port-file", dir_.file("port")},
+             dir_.file("echo.out"));
+  const int port = start_echo(echo, dir_.file("port"));
+  ASSERT_GT(port, 0) << read_file(dir_.file("echo.out"));
+
+  Child load(load_argv(port, {"--conns", "40", "--duration", "300ms"}, dir_.file("out.json")), dir_.file("load.out"));
+  ASSERT_EQ(load.wait(60s), 0) << read_file(dir_.file("load.out"));
+  const std::string json = read_file(dir_.file("out.json"));
+  ASSERT_EQ(number_after(json, "\"opened\":"), 40u) << json;
+
+  // Each process publishes its counters ten times a second: ask until both
+  // have, a few times so that both processes get to answer.
+  std::string body;
+  for (int i = 0; i < 6; ++i) {
+    std::vector<std::uint64_t> accepted;
+    EXPECT_TRUE(ringlink::test::eventually(
+        [&] {
+          body = http_get(port, "/metrics");
+          accepted = samples_of(body, "ringlink_links_accepted_total");
+          return accepted.size() == 2 && accepted[0] + accepted[1] >= 40;
+        },
+        30s, 20ms))
+        << body;
+    ASSERT_EQ(accepted.size(), 2u) << body;
+    EXPECT_GT(accepted[0], 0u) << body;
+    EXPECT_GT(accepted[1], 0u) << body;
+  }
+  EXPECT_EQ(samples_of(body, "ringlink_messages_in_total").size(), 2u) << body;
+
+  ASSERT_EQ(::kill(echo.pid(), SIGTERM), 0);
+  EXPECT_EQ(echo.wait(30s), 0) << read_file(dir_.file("echo.out"));
 }
 
 // Proves: two load processes split 40 links, connect from more than one
