@@ -5,7 +5,8 @@
 # with the server's keepalive pings; then 1 % more links send 1 message/s each
 # for ACTIVE seconds (a second ringlink-load: the idle one cannot be made busy
 # from outside); then everything closes. Prints key=value lines:
-#   connect rate achieved, server RSS growth per link (per process and in
+#   connect rate achieved, handshake p50/p99/max (connect() to upgrade, from
+#   the load tool's JSON), server RSS growth per link (per process and in
 #   total), kernel socket memory per link (/proc/net/sockstat, both ends of
 #   each link are on this box), idle CPU per 10 s (utime and stime apart),
 #   the active phase's p50/p99, losses and errors of both load runs, and the
@@ -101,6 +102,9 @@ d = json.load(open(sys.argv[1])); n = int(sys.argv[2])
 c = d["connections"]
 print(f"idle links={c['opened']}/{c['requested']} ramp_s={d['ramp_s']:.2f} connect_rate_achieved={c['opened'] / max(d['ramp_s'], 1e-9):.0f}/s "
       f"open_at_end={c['open_at_end']} errors={d['errors']} unexpected_closes={c['unexpected_closes_by_code']} connect_errors={c['connect_errors_by_errno']}")
+h = d.get("handshake", {}).get("latency", {})  # connect() to completed upgrade, every link
+if h.get("count"):
+    print(f"handshake links={h['count']} p50_us={h['p50_us']:.1f} p99_us={h['p99_us']:.1f} max_us={h['max_us']:.1f}")
 PY
 sleep 2
 total2=0

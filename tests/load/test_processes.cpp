@@ -4,98 +4,27 @@
 // split the links over several 127.0.0.x sources and their merged counts are
 // exactly what the server saw. Deadlines only stop hangs; nothing is timed.
 #include <dirent.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
-extern char** environ;
+#include "tests/load/load_test_util.hpp"
+#include "tests/wait_until.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? v : "";
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ringlink-processes-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// A process with stdout and stderr in one file; SIGKILLed by PID and reaped
-// if still running when destroyed.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const std::string& out_path) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Child() {
-    if (pid_ > 0 && !done_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-  bool exited() {
-    if (done_) return true;
-    if (::waitpid(pid_, &status_, WNOHANG) == pid_) done_ = true;
-    return done_;
-  }
-  // Exit code; -1 on a signal or when still running after `timeout`.
-  int wait(std::chrono::milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!exited() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
-    if (!done_) return -1;
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int status_ = 0;
-  bool done_ = false;
-};
+using namespace load_test;
 
 // The number right after `label`, or UINT64_MAX.
 std::uint64_t number_after(const std::string& text, const std::string& label, std::size_t from = 0) {
@@ -108,24 +37,9 @@ std::uint64_t number_after(const std::string& text, const std::string& label, st
   return v;
 }
 
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
-
-int start_echo(Child& echo, const std::string& port_file) {
-  int port = 0;
-  wait_for([&] {
-    const std::string t = read_file(port_file);
-    if (t.empty() || t.back() != '\n') return false;
-    port = std::atoi(t.c_str());
-    return true;
-  }, 15s);
-  return echo.pid() > 0 ? port : 0;
+int start_echo(const Child& echo, const std::string& port_file) {
+  const int port = wait_for_port(port_file);
+  return echo.started() ? port : 0;
 }
 
 // The PIDs whose parent is `parent` (from /proc/PID/stat's fourth field).
@@ -168,6 +82,38 @@ std::set<std::string> sources_to(int port) {
   return out;
 }
 
+// GET `path` from 127.0.0.1:port; the whole response, or "" when it failed.
+std::string http_get(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// The samples of one Prometheus series, one per label set, in order.
+std::vector<std::uint64_t> samples_of(const std::string& text, const std::string& name) {
+  std::vector<std::uint64_t> out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name + "{", 0) != 0) continue;
+    const std::size_t space = line.rfind(' ');
+    if (space != std::string::npos) out.push_back(std::strtoull(line.c_str() + space + 1, nullptr, 10));
+  }
+  return out;
+}
+
 class Processes : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -198,7 +144,8 @@ TEST_F(Processes, EchoProcessesShareThePortAndStopTogether) {
   // every link must end with 1001.
   Child held(load_argv(port, {"--mode", "idle", "--conns", "40", "--duration", "8", "--progress"}, dir_.file("idle.json")),
              dir_.file("idle.out"));
-  ASSERT_TRUE(wait_for([&] { return read_file(dir_.file("idle.out")).find("conns 40/40") != std::string::npos; }, 30s))
+  ASSERT_TRUE(ringlink::test::eventually(
+      [&] { return read_file(dir_.file("idle.out")).find("conns 40/40") != std::string::npos; }, 30s, 20ms))
       << read_file(dir_.file("idle.out"));
 
   ASSERT_EQ(::kill(echo.pid(), SIGTERM), 0);
@@ -225,6 +172,45 @@ TEST_F(Processes, EchoProcessesShareThePortAndStopTogether) {
   EXPECT_EQ(number_after(json, "\"1001\":"), 40u) << json;
 }
 
+// Proves: with --processes 2 --metrics-endpoint, /metrics answers for both
+// processes whichever one takes the request: both reactors' series are there
+// and they add up to every link the load opened (one process alone has only
+// its share of them).
+TEST_F(Processes, MetricsEndpointCoversEveryProcess) {
+  Child echo({env("RINGLINK_ECHO"), "--processes", "2", "--reactors", "1", "--metrics-endpoint", "--port", "0",
+              "--port-file", dir_.file("port")},
+             dir_.file("echo.out"));
+  const int port = start_echo(echo, dir_.file("port"));
+  ASSERT_GT(port, 0) << read_file(dir_.file("echo.out"));
+
+  Child load(load_argv(port, {"--conns", "40", "--duration", "300ms"}, dir_.file("out.json")), dir_.file("load.out"));
+  ASSERT_EQ(load.wait(60s), 0) << read_file(dir_.file("load.out"));
+  const std::string json = read_file(dir_.file("out.json"));
+  ASSERT_EQ(number_after(json, "\"opened\":"), 40u) << json;
+
+  // Each process publishes its counters ten times a second: ask until both
+  // have, a few times so that both processes get to answer.
+  std::string body;
+  for (int i = 0; i < 6; ++i) {
+    std::vector<std::uint64_t> accepted;
+    EXPECT_TRUE(ringlink::test::eventually(
+        [&] {
+          body = http_get(port, "/metrics");
+          accepted = samples_of(body, "ringlink_links_accepted_total");
+          return accepted.size() == 2 && accepted[0] + accepted[1] >= 40;
+        },
+        30s, 20ms))
+        << body;
+    ASSERT_EQ(accepted.size(), 2u) << body;
+    EXPECT_GT(accepted[0], 0u) << body;
+    EXPECT_GT(accepted[1], 0u) << body;
+  }
+  EXPECT_EQ(samples_of(body, "ringlink_messages_in_total").size(), 2u) << body;
+
+  ASSERT_EQ(::kill(echo.pid(), SIGTERM), 0);
+  EXPECT_EQ(echo.wait(30s), 0) << read_file(dir_.file("echo.out"));
+}
+
 // Proves: two load processes split 40 links, connect from more than one
 // 127.0.0.x, lose nothing, and their merged counts equal what the server counted.
 TEST_F(Processes, LoadProcessesMergeExactly) {
@@ -237,11 +223,13 @@ TEST_F(Processes, LoadProcessesMergeExactly) {
                               "--connect-rate", "400"}, dir_.file("out.json")),
              dir_.file("load.out"));
   std::set<std::string> sources;
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  while (!load.exited() && std::chrono::steady_clock::now() < until) {
-    for (const std::string& s : sources_to(port)) sources.insert(s);
-    std::this_thread::sleep_for(50ms);
-  }
+  // Sampled while the run lasts: the sources are visible only while connected.
+  ringlink::test::eventually(
+      [&] {
+        for (const std::string& s : sources_to(port)) sources.insert(s);
+        return load.exited();
+      },
+      60s, 50ms);
   const int status = load.wait(1s);
   const std::string report = read_file(dir_.file("load.out"));
   const std::string json = read_file(dir_.file("out.json"));

@@ -18,6 +18,7 @@ Results part(std::uint64_t base, std::uint32_t conns) {
   r.ramp_s = 0.5;
   for (std::uint64_t v = 1; v <= 100 * base; ++v) r.latency.record(v * 1000);
   r.send_lag.record(base);
+  for (std::uint64_t v = 1; v <= 10 * base; ++v) r.handshake.record(v * 7919 * base);
   r.msgs_sent = r.msgs_received = 10 * base;
   r.total_sent = r.total_received = 11 * base;
   r.conns_requested = r.conns_opened = conns;
@@ -89,6 +90,16 @@ TEST(ResultsMerge, CountsAndHistogramsAddUpExactly) {
   for (double p : {50.0, 90.0, 99.0, 99.9})
     EXPECT_EQ(total.latency.value_at_percentile(p), direct.value_at_percentile(p)) << p;
   EXPECT_EQ(total.send_lag.count(), 2u);
+
+  Histogram handshakes;
+  a.handshake.merge_into(handshakes);
+  b.handshake.merge_into(handshakes);
+  EXPECT_EQ(total.handshake.count(), 30u);
+  EXPECT_EQ(total.handshake.min(), handshakes.min());
+  EXPECT_EQ(total.handshake.max(), handshakes.max());
+  EXPECT_DOUBLE_EQ(total.handshake.mean(), handshakes.mean());
+  for (double p : {50.0, 90.0, 99.0})
+    EXPECT_EQ(total.handshake.value_at_percentile(p), handshakes.value_at_percentile(p)) << p;
 }
 
 // Proves: the children's links and rates add up to what was asked.

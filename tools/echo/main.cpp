@@ -17,7 +17,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +38,7 @@
 #include "tools/echo/metrics_report.hpp"
 #include "tools/echo/processes.hpp"
 #include "tools/echo/pubsub.hpp"
+#include "tools/echo/shared_metrics.hpp"
 
 namespace {
 
@@ -61,6 +64,7 @@ struct Options {
   bool metrics_endpoint = false;
   ringlink::DeflateConfig deflate;      // --deflate turns it on
   unsigned processes = 1;               // > 1: tools/echo/processes.hpp
+  unsigned process_index = 0;           // which child of --processes this is
 };
 
 void usage() {
@@ -90,6 +94,8 @@ void usage() {
                "  --processes N: N server processes share the port (SO_REUSEPORT), each with its\n"
                "    reactors and its own descriptor limit; the summary at exit merges them and\n"
                "    gives each process's accepted links. A process that dies fails the run.\n"
+               "    With --metrics-endpoint, whichever process answers GET /metrics gives every\n"
+               "    process's reactors (reactor=\"i\" numbered across them; sum over it).\n"
                "  SIGUSR1 prints metrics (per process with --processes); SIGINT/SIGTERM stop gracefully.\n");
 }
 
@@ -200,6 +206,21 @@ class EchoHandler : public ringlink::Handler {
   // never take, so stop can join it.
   void stopping() { stopping_.store(true); }
   std::uint64_t send_retries() const { return send_retries_.load(std::memory_order_relaxed); }
+  // --processes with --metrics-endpoint: /metrics answered from the table
+  // every process publishes to (tools/echo/shared_metrics.hpp).
+  void set_shared_metrics(echo_metrics::SharedMetrics* shared, unsigned index) {
+    shared_metrics_ = shared;
+    process_index_ = index;
+  }
+  ringlink::HttpResponse on_http(std::string_view path) override {
+    if (shared_metrics_ == nullptr || path != "/metrics" || server_ == nullptr) return Handler::on_http(path);
+    // The engine copies the body right after the return: a per-thread buffer suffices.
+    static thread_local std::string body;
+    body.clear();
+    shared_metrics_->publish(process_index_, *server_);
+    shared_metrics_->write(body);
+    return {200, "text/plain; version=0.0.4", body};
+  }
 
   ringlink::UpgradeDecision on_upgrade(const ringlink::UpgradeRequestParser& req) override {
     upgrading_slow_ = slow_path_.empty() || req.path() == slow_path_;
@@ -345,12 +366,16 @@ class EchoHandler : public ringlink::Handler {
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> send_retries_{0};
   ringlink::Server* server_ = nullptr;
+  echo_metrics::SharedMetrics* shared_metrics_ = nullptr;
+  unsigned process_index_ = 0;
 };
 
 thread_local bool EchoHandler::upgrading_slow_ = false;
 thread_local std::vector<std::string> EchoHandler::upgrading_topics_;
 
 std::atomic<int> g_signal{0};
+// Made before the fork of --processes, so every child maps the same table.
+echo_metrics::SharedMetrics g_shared_metrics;
 void on_signal(int sig) { g_signal.store(sig); }
 
 void print_metrics(const ringlink::Server& s, const EchoHandler& h, FILE* out) {
@@ -380,7 +405,9 @@ int serve(const Options& o, int report_fd) {
   }
   cfg.broker = o.broker;
   cfg.broker_prefix = o.broker_prefix;
-  cfg.metrics_endpoint = o.metrics_endpoint;
+  // A child with the shared table answers /metrics itself, for every process.
+  const bool shared_metrics = child && o.metrics_endpoint && g_shared_metrics.active();
+  cfg.metrics_endpoint = o.metrics_endpoint && !shared_metrics;
   cfg.deflate = o.deflate;
   if (o.deflate.enabled && !ringlink::config::deflate) {
     std::fprintf(stderr, "ringlink-echo: --deflate ignored: built without zlib (meson -Ddeflate)\n");
@@ -393,6 +420,7 @@ int serve(const Options& o, int report_fd) {
   EchoHandler handler(o);
   ringlink::Server server(cfg, handler);
   handler.set_server(&server);
+  if (shared_metrics) handler.set_shared_metrics(&g_shared_metrics, o.process_index);
 
   if (int err = server.start(); err < 0) {
     if (child) (void)ringlink::tools::write_pod(report_fd, echo_processes::frame_failed, echo_processes::Failed{err});
@@ -428,6 +456,7 @@ int serve(const Options& o, int report_fd) {
     }
   }
   for (;;) {
+    if (shared_metrics) g_shared_metrics.publish(o.process_index, server);
     const int sig = g_signal.exchange(0);
     if (sig == SIGUSR1) print_metrics(server, handler, stderr);
     if (sig == SIGHUP) {
@@ -479,10 +508,17 @@ int main(int argc, char** argv) {
   plan.tls_port = plan.tls ? o.tls_port : -1;
   plan.port_file = o.port_file;
   plan.mode = o.broadcast ? " (broadcast)" : o.pubsub ? " (pubsub)" : "";
-  return echo_processes::run(plan, g_signal, [&](unsigned, std::uint16_t port, int tls_port, int fd) {
+  // Room for as many reactors as a child can start (0: one per core).
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);  // what Server::start uses for 0
+  const unsigned per_process = o.reactors != 0 ? o.reactors : static_cast<unsigned>(std::max(1L, cores));
+  if (o.metrics_endpoint && !g_shared_metrics.create(o.processes, per_process))
+    std::fprintf(stderr, "ringlink-echo: no shared metrics table (%s): each process answers /metrics for itself\n",
+                 std::strerror(errno));
+  return echo_processes::run(plan, g_signal, [&](unsigned index, std::uint16_t port, int tls_port, int fd) {
     Options mine = o;
     mine.port = port;
     mine.tls_port = tls_port;
+    mine.process_index = index;
     return serve(mine, fd);
   });
 }

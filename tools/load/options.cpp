@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -66,6 +67,9 @@ const char* usage_text() noexcept {
          "                       --rate; one merged report. Without --source-ips, a 127.x target is\n"
          "                       reached from 127.0.0.1-127.0.0.8 (more ephemeral ports). Not for --mode push.\n"
          "load:\n"
+         "  --handshakes         instead of messages: each connection connects, upgrades (after TLS for\n"
+         "                       wss://), closes with 1000 and again, for --duration; reports handshakes/s\n"
+         "                       and their latency, failures by reason\n"
          "  --mode MODE          echo (default) | rate | push | idle\n"
          "  --inflight P         echo: messages outstanding per connection (default 1)\n"
          "  --rate M             rate: messages/s in total, open loop (required);\n"
@@ -270,6 +274,8 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
       o.progress = true;
     } else if (a == "--deflate") {
       o.deflate = true;
+    } else if (a == "--handshakes") {
+      o.handshakes = true;
     } else if (a.substr(0, 2) == "--") {
       if (!value(v)) return ParseOutcome::error;
       if (a == "--conns") {
@@ -340,6 +346,11 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
     return ParseOutcome::error;
   }
   // Options that would do nothing in the chosen mode are mistakes.
+  if (o.handshakes && (have_inflight || have_rate || have_ping || !size_text.empty() ||
+                       std::find(args.begin(), args.end(), "--mode") != args.end())) {
+    error = "--handshakes sends no messages: --mode, --inflight, --rate, --ping-interval and --size do not apply";
+    return ParseOutcome::error;
+  }
   if (have_inflight && o.mode != Mode::echo) {
     error = "--inflight applies to --mode echo only";
     return ParseOutcome::error;

@@ -58,6 +58,7 @@ struct Options {
   std::string plot_path;
   std::string ca_file;                // wss://: trust this PEM bundle (default: the system store)
   bool insecure = false;              // wss://: do not verify the server's certificate
+  bool handshakes = false;            // each connection connects, upgrades, closes, again (handshake_runner.hpp)
 };
 
 enum class ParseOutcome : std::uint8_t { run, help, error };

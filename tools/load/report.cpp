@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tools/load/handshake_report.hpp"
 #include "tools/load/histogram_json.hpp"
 #include "tools/load/json_writer.hpp"
 
@@ -53,6 +54,7 @@ void print_map(std::FILE* out, const char* title, const std::map<int, std::uint6
 }  // namespace
 
 void print_report(std::FILE* out, const Options& o, const Results& r) {
+  if (o.handshakes) return print_handshake_report(out, o, r);
   std::fprintf(out, "ringlink-load: %s mode, %s, %u connections on ", to_string(o.mode), o.url.c_str(), o.conns);
   if (o.processes > 1) std::fprintf(out, "%u processes x ", o.processes);
   std::fprintf(out, "%u thread%s, ", o.threads, o.threads == 1 ? "" : "s");
@@ -66,6 +68,7 @@ void print_report(std::FILE* out, const Options& o, const Results& r) {
   std::fprintf(out, "\n");
   std::fprintf(out, "  connections: %u of %u opened in %.2f s; %u open at the end\n", r.conns_opened, r.conns_requested, r.ramp_s,
                r.conns_open_at_end);
+  print_handshake_line(out, o, r);
   if (!r.deflate.empty()) std::fprintf(out, "  compression: %s; payload %s\n", r.deflate.c_str(), to_string(o.payload));
   const double s = r.measured_s > 0 ? r.measured_s : 1;
   std::fprintf(out, "  measured %.2f s: received %llu msgs (%.0f msgs/s, %.2f MB/s), sent %llu msgs (%.0f msgs/s, %.2f MB/s)\n",
@@ -164,12 +167,14 @@ bool write_json(const std::string& path, const Options& o, const Results& r, std
   j.field("warmup_s", o.warmup_s);
   j.field("grace_s", o.grace_s);
   j.field("max_errors", o.max_errors);
+  j.field("handshakes", o.handshakes);
   j.close('}');
 
   j.field("errors", r.errors());
   j.field("failed", r.errors() > o.max_errors);
   j.field("measured_s", r.measured_s);
   j.field("ramp_s", r.ramp_s);
+  write_handshake_json(j, o, r);
   j.field("payload", to_string(o.payload));
   if (!r.deflate.empty()) j.field("deflate", r.deflate);
   j.key("connections");

@@ -47,6 +47,9 @@ struct Results {
   Histogram latency;
   Histogram latency_uncorrected;   // rate, push: from the actual send
   Histogram send_lag;              // rate, push: actual send - intended (the tool's own lag)
+  // From the connect() call to the completed upgrade (TLS included for
+  // wss://), every link; --handshakes: every cycle in the measured window.
+  Histogram handshake;
 
   std::uint64_t msgs_sent = 0, msgs_received = 0;   // inside the measured window
   std::uint64_t bytes_sent = 0, bytes_received = 0;

@@ -157,6 +157,7 @@ void encode_results(const Results& r, std::vector<std::byte>& out) {
   w.histogram(r.latency);
   w.histogram(r.latency_uncorrected);
   w.histogram(r.send_lag);
+  w.histogram(r.handshake);
   w.map(r.connect_errors);
   w.map(r.upgrade_failures);
   w.map(r.unexpected_closes);
@@ -173,6 +174,7 @@ bool decode_results(std::span<const std::byte> in, Results& out) {
   rd.histogram(out.latency);
   rd.histogram(out.latency_uncorrected);
   rd.histogram(out.send_lag);
+  rd.histogram(out.handshake);
   rd.map(out.connect_errors);
   rd.map(out.upgrade_failures);
   rd.map(out.unexpected_closes);
@@ -245,6 +247,7 @@ void merge_results(Results& total, const Results& part) {
   part.latency.merge_into(total.latency);
   part.latency_uncorrected.merge_into(total.latency_uncorrected);
   part.send_lag.merge_into(total.send_lag);
+  part.handshake.merge_into(total.handshake);
   for (const auto& [k, v] : part.connect_errors) total.connect_errors[k] += v;
   for (const auto& [k, v] : part.upgrade_failures) total.upgrade_failures[k] += v;
   for (const auto& [k, v] : part.unexpected_closes) total.unexpected_closes[k] += v;

@@ -19,6 +19,7 @@
 #include "engine/clock.hpp"
 #include "engine/link.hpp"
 #include "engine/server.hpp"
+#include "tools/load/handshake_runner.hpp"
 #include "tools/load/sequence.hpp"
 
 namespace ringlink::load {
@@ -88,10 +89,12 @@ struct alignas(64) Conn {
   std::vector<std::uint64_t> backlog; // rate/push: intended times waiting for on_drain
   std::uint64_t blocked_since = 0;
   std::uint64_t pings = 0, pongs = 0;
+  std::uint64_t connect_ns = 0;       // when connect() was asked (handshake time)
 };
 
 struct alignas(64) ThreadState {
   Histogram latency, uncorrected, send_lag;
+  Histogram handshake;
   LiveHistogram live;
   Counter msgs_in, msgs_out, errors, links_open;
   // Messages (or pings) still waiting for their answer. Updated with one
@@ -344,6 +347,7 @@ void LoadRunner::on_open(Link& link) {
   }
   c.link = &link;
   c.opened = true;
+  t.handshake.record(since_ns(c.connect_ns, steady_now_ns()));
   c.link_id.store(link.id().raw(), std::memory_order_release);
   t.links_open.add();
   if (opened_.fetch_add(1, std::memory_order_relaxed) == 0 && o_.deflate) {
@@ -682,6 +686,7 @@ bool LoadRunner::run(Results& r, std::string& error) {
     req.tls.ca_file = o_.ca_file;
     req.tls.insecure = o_.insecure;
     req.deflate = o_.deflate;
+    conns_[i].connect_ns = steady_now_ns();  // published to the reactor by the command ring
     while (!server_->connect(req)) wait_until(steady_now_ns() + 1'000'000, nullptr);
   }
   wait_until(steady_now_ns() + (handshake_timeout_ms + 2000) * 1'000'000ULL, &LoadRunner::all_connected);
@@ -765,6 +770,7 @@ void LoadRunner::collect(Results& r, const std::vector<bool>& open_at_end) {
     t.latency.merge_into(r.latency);
     t.uncorrected.merge_into(r.latency_uncorrected);
     t.send_lag.merge_into(r.send_lag);
+    t.handshake.merge_into(r.handshake);
     r.msgs_received += t.w_msgs_in;
     r.msgs_sent += t.w_msgs_out;
     r.bytes_received += t.w_bytes_in;
@@ -855,6 +861,7 @@ void LoadRunner::collect(Results& r, const std::vector<bool>& open_at_end) {
 }  // namespace
 
 bool run_load(const Options& options, bool progress, Results& out, std::string& error, const ProgressSink& sink) {
+  if (options.handshakes) return run_handshakes(options, progress, out, error, sink);
   LoadRunner runner(options, progress || static_cast<bool>(sink), sink);
   return runner.run(out, error);
 }
