@@ -188,6 +188,17 @@ TEST_F(PubsubRuns, TwoNodesOverRedisCountCrossNodeDeliveries) {
   expect_exact(run_load(dir_, args), 6);
 }
 
+TEST_F(PubsubRuns, PublishersOnOneNodeSubscribersOnTheOther) {
+  if (!start_redis()) GTEST_SKIP() << "no redis-server (or built without hiredis)";
+  Node a, b;
+  ASSERT_TRUE(a.start(dir_, "a", redis_url()));
+  ASSERT_TRUE(b.start(dir_, "b", redis_url()));
+  // --pub-nodes 1: every delivery goes through the broker.
+  std::vector<std::string> args{a.url(), b.url(), "--pub-nodes", "1", "--rate", "400", "--duration", "1s"};
+  args.insert(args.end(), six_per_topic.begin(), six_per_topic.end());
+  expect_exact(run_load(dir_, args), 6);
+}
+
 TEST_F(PubsubRuns, BrokerDownShowsTheCrossNodeLosses) {
   if (!start_redis()) GTEST_SKIP() << "no redis-server (or built without hiredis)";
   Node a, b;

@@ -94,7 +94,10 @@ class PubsubRunner final : public Handler {
       PConn& c = conns_[i];
       c.publisher = i >= p_.subscribers;
       c.index = static_cast<std::uint32_t>(c.publisher ? i - p_.subscribers : i);
-      c.node = c.index % static_cast<std::uint32_t>(targets_count());
+      const auto n_urls = static_cast<std::uint32_t>(targets_count());
+      const std::uint32_t k = p_.pub_nodes;  // 0: everyone everywhere
+      if (k == 0) c.node = c.index % n_urls;
+      else c.node = c.publisher ? n_urls - k + c.index % k : c.index % (n_urls - k);
       if (c.publisher) c.seq.assign(p_.topics, 0);
       else c.streams.resize(static_cast<std::size_t>(p_.publishers) * p_.topics_per_sub);
     }

@@ -8,7 +8,8 @@
 //
 // Subscriber i connects to node i % N and takes topics (i*K + k) % T, k < K
 // (--sub-topics K), with "?sub=" or SUB messages. Publisher j connects to
-// node j % N and publishes round robin over every topic, at --rate in total:
+// node j % N (--pub-nodes K: subscribers on the first N-K URLs, publishers
+// on the last K) and publishes round robin over every topic, at --rate in total:
 //   PUB t<topic> D <publisher> <topic> <seq> <send time, ns>
 // with seq counted per (publisher, topic) from 0. Before that, each
 // publisher sends warm-ups ("W <publisher> <topic>") every 50 ms until every

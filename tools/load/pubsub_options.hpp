@@ -22,6 +22,7 @@ struct PubsubOptions {
   std::uint32_t publishers = 1;        // --pubs
   std::uint32_t topics = 1;            // --topics
   std::uint32_t topics_per_sub = 1;    // --sub-topics
+  std::uint32_t pub_nodes = 0;         // --pub-nodes K: publishers on the last K URLs only, subscribers on the others
   SubscribeWith subscribe_with = SubscribeWith::path;
   double confirm_timeout_s = 10;       // --confirm-timeout
 };

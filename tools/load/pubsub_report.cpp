@@ -38,6 +38,8 @@ PubsubParse parse_pubsub_option(std::string_view flag, std::string_view value, P
     if (!parse_count(value, out.topics, max_topics)) return bad("1 to 100000");
   } else if (flag == "--sub-topics") {
     if (!parse_count(value, out.topics_per_sub, 1024)) return bad("1 to 1024 (max_topics_per_link)");
+  } else if (flag == "--pub-nodes") {
+    if (!parse_count(value, out.pub_nodes, 1024)) return bad("1 to the URLs given - 1");
   } else if (flag == "--subscribe-with") {
     if (value == "path") out.subscribe_with = SubscribeWith::path;
     else if (value == "message") out.subscribe_with = SubscribeWith::message;
@@ -62,6 +64,8 @@ const char* pubsub_usage_text() noexcept {
          "                       publishes round robin over every topic\n"
          "  --topics T           topics (default 1)\n"
          "  --sub-topics K       topics per subscriber: (i*K + k) % T (default 1)\n"
+         "  --pub-nodes K        publishers on the last K URLs only, subscribers on the others:\n"
+         "                       every delivery crosses nodes (default: both round robin over all)\n"
          "  --subscribe-with H   path (default: /?sub=t1,t2) or message (SUB <topic>)\n"
          "  --confirm-timeout D  wait this long for a warm-up publication on every stream\n"
          "                       before publishing (default 10s)\n"
@@ -75,7 +79,7 @@ const char* pubsub_usage_text() noexcept {
 bool check_pubsub_options(const Options& o, std::string& error) {
   const PubsubOptions& p = o.pubsub;
   if (!p.enabled) {
-    if (p.flags_seen) error = "--subs, --pubs, --topics, --sub-topics, --subscribe-with and --confirm-timeout need --pubsub";
+    if (p.flags_seen) error = "--subs, --pubs, --topics, --sub-topics, --pub-nodes, --subscribe-with and --confirm-timeout need --pubsub";
     else if (!p.urls.empty() && p.urls.size() > 1) error = "unexpected argument '" + p.urls[1] + "' (several URLs need --pubsub)";
     return error.empty();
   }
@@ -93,6 +97,10 @@ bool check_pubsub_options(const Options& o, std::string& error) {
   }
   if (o.rate <= 0) {
     error = "--pubsub needs --rate M (publications per second in total, > 0)";
+    return false;
+  }
+  if (p.pub_nodes >= p.urls.size() && p.pub_nodes > 0) {
+    error = "--pub-nodes must leave at least one URL for the subscribers";
     return false;
   }
   if (p.topics_per_sub > p.topics) {
@@ -119,7 +127,9 @@ void print_pubsub_report(std::FILE* out, const Options& o, const PubsubResults& 
   const auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e3; };
   std::fprintf(out, "pubsub: %u nodes, %u/%u subscribers up, %u/%u publishers up, %u topics, %u per subscriber\n", r.nodes,
                r.subscribers_opened, p.subscribers, r.publishers_opened, p.publishers, p.topics, p.topics_per_sub);
-  for (const std::string& url : p.urls) std::fprintf(out, "  node %s\n", url.c_str());
+  for (std::size_t i = 0; i < p.urls.size(); ++i)
+    std::fprintf(out, "  node %s%s\n", p.urls[i].c_str(),
+                 p.pub_nodes == 0 ? "" : i + p.pub_nodes >= p.urls.size() ? " (publishers)" : " (subscribers)");
   std::fprintf(out, "confirmed:   %llu/%llu streams in %.2f s\n", (unsigned long long)r.streams_confirmed,
                (unsigned long long)r.streams, r.confirm_s);
   std::fprintf(out, "published:   %llu in %.2f s (%.1f/s, asked %.1f/s), skipped for backpressure %llu\n",
@@ -167,6 +177,7 @@ bool write_pubsub_json(const std::string& path, const Options& o, const PubsubRe
   j.field("publishers_opened", std::uint64_t{r.publishers_opened});
   j.field("topics", std::uint64_t{p.topics});
   j.field("topics_per_subscriber", std::uint64_t{p.topics_per_sub});
+  j.field("pub_nodes", std::uint64_t{p.pub_nodes});
   j.field("rate_asked", o.rate);
   j.field("streams", r.streams);
   j.field("streams_confirmed", r.streams_confirmed);
