@@ -19,10 +19,12 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/peer_process.hpp"
 #include "tests/wait_until.hpp"
+#include "tools/load/options.hpp"
 #include "tools/load/pubsub_stream.hpp"
 
 namespace {
@@ -93,7 +95,9 @@ struct LoadRun {
   std::string describe() const { return "exit " + std::to_string(status) + "\n" + report; }
 };
 
-LoadRun run_load(const std::string& dir, std::vector<std::string> args) {
+// `during`, if given, runs while the load does (it is started first).
+template <class During>
+LoadRun run_load(const std::string& dir, std::vector<std::string> args, During during) {
   const std::string json = dir + "/out.json";
   std::filesystem::remove(json);
   std::vector<std::string> argv{itest::env_or_empty("RINGLINK_LOAD"), "--pubsub"};
@@ -102,11 +106,16 @@ LoadRun run_load(const std::string& dir, std::vector<std::string> args) {
   LoadRun r;
   auto p = itest::PeerProcess::start(argv);
   if (!p) return r;
+  during();
   const std::optional<int> st = p->wait(60s);
   if (st && WIFEXITED(*st)) r.status = WEXITSTATUS(*st);
   r.report = p->pending_stdout() + p->stderr_text();
   r.json = read_file(json);
   return r;
+}
+
+LoadRun run_load(const std::string& dir, std::vector<std::string> args) {
+  return run_load(dir, std::move(args), [] {});
 }
 
 class PubsubRuns : public ::testing::Test {
@@ -221,10 +230,66 @@ TEST_F(PubsubRuns, BrokerDownShowsTheCrossNodeLosses) {
   EXPECT_NE(r.report.find("had no warm-up"), std::string::npos) << r.describe();
 }
 
+TEST_F(PubsubRuns, SubscriberNodeKilledShowsLosses) {
+  if (!start_redis()) GTEST_SKIP() << "no redis-server (or built without hiredis)";
+  Node a, b;
+  ASSERT_TRUE(a.start(dir_, "a", redis_url()));
+  ASSERT_TRUE(b.start(dir_, "b", redis_url()));
+  std::vector<std::string> args{a.url(), b.url(), "--rate", "400", "--duration", "3s", "--grace", "1s"};
+  args.insert(args.end(), six_per_topic.begin(), six_per_topic.end());
+  // Node a dies with half of the subscribers on it, during the run or, on a
+  // very slow machine, before publishing starts: either way what they were
+  // owed after that is lost.
+  const LoadRun r = run_load(dir_, args, [&] {
+    std::this_thread::sleep_for(1s);
+    a.proc->send_signal(SIGKILL);
+  });
+  ASSERT_EQ(r.status, 1) << r.describe();
+  EXPECT_GT(r.number("lost"), 0) << r.describe();
+  EXPECT_GT(r.number("delivered"), 0) << "node b's subscribers go on\n" << r.describe();
+  EXPECT_EQ(r.number("delivered") + r.number("lost"), r.number("expected")) << r.describe();
+  EXPECT_EQ(r.number("duplicates"), 0) << r.describe();
+  EXPECT_NE(r.report.find("closed early"), std::string::npos) << r.describe();
+}
+
 TEST_F(PubsubRuns, RefusesProcesses) {
   const LoadRun r = run_load(dir_, {"ws://127.0.0.1:9/", "--rate", "10", "--processes", "2"});
   EXPECT_EQ(r.status, 2) << r.describe();
   EXPECT_NE(r.report.find("--processes does not apply to --pubsub"), std::string::npos) << r.describe();
+}
+
+TEST(PubsubOptions, ParseAndRefuse) {
+  using ringlink::load::ParseOutcome;
+  auto parse = [](std::vector<std::string_view> args, std::string& error) {
+    ringlink::load::Options o;
+    const ParseOutcome out = ringlink::load::parse_options(args, o, error);
+    return std::pair{out, o};
+  };
+  std::string error;
+  auto [ok, o] = parse({"--pubsub", "ws://127.0.0.1:1/", "ws://127.0.0.1:2/x", "--subs", "5", "--pubs", "2", "--topics",
+                        "3", "--sub-topics", "2", "--pub-nodes", "1", "--rate", "10"}, error);
+  ASSERT_EQ(ok, ParseOutcome::run) << error;
+  EXPECT_TRUE(o.pubsub.enabled);
+  ASSERT_EQ(o.pubsub.urls.size(), 2u);
+  EXPECT_EQ(o.pubsub.urls[1], "ws://127.0.0.1:2/x");
+  EXPECT_EQ(o.pubsub.subscribers, 5u);
+  EXPECT_EQ(o.pubsub.topics_per_sub, 2u);
+  EXPECT_EQ(o.pubsub.pub_nodes, 1u);
+  const std::vector<std::pair<std::vector<std::string_view>, std::string>> bad{
+      {{"ws://127.0.0.1:1/", "--subs", "5"}, "need --pubsub"},
+      {{"ws://127.0.0.1:1/", "ws://127.0.0.1:2/"}, "unexpected argument"},
+      {{"--pubsub", "ws://127.0.0.1:1/"}, "needs --rate"},
+      {{"--pubsub", "ws://127.0.0.1:1/", "--rate", "1", "--mode", "rate"}, "mode of its own"},
+      {{"--pubsub", "ws://127.0.0.1:1/", "--rate", "1", "--pub-nodes", "1"}, "--pub-nodes"},
+      {{"--pubsub", "ws://127.0.0.1:1/", "--rate", "1", "--topics", "2", "--sub-topics", "3"}, "--sub-topics"},
+      {{"--pubsub", "ws://127.0.0.1:1/", "ws://x/", "--rate", "1"}, "host"},
+      {{"--pubsub", "ws://127.0.0.1:1/", "--rate", "1", "--subs", "0"}, "--subs"},
+  };
+  for (const auto& [args, want] : bad) {
+    error.clear();
+    EXPECT_EQ(parse(args, error).first, ParseOutcome::error) << want;
+    EXPECT_NE(error.find(want), std::string::npos) << error;
+  }
 }
 
 TEST(StreamTracker, CountsLateDuplicateAndMissing) {
