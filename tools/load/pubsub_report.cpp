@@ -21,7 +21,7 @@ bool parse_count(std::string_view s, std::uint32_t& out, std::uint32_t max) {
 
 constexpr std::uint32_t max_links = 1'000'000;
 constexpr std::uint32_t max_topics = 100'000;      // ServerConfig::max_topics' default
-constexpr std::uint64_t max_streams = 100'000'000;  // 48 bytes each
+constexpr std::uint64_t max_streams = 10'000'000;  // 48 bytes each: 480 MB
 
 }  // namespace
 
@@ -73,6 +73,7 @@ const char* pubsub_usage_text() noexcept {
          "                       every missing one as lost\n"
          "  Reports publish-to-receive latency, deliveries/s, and the deliveries expected, lost,\n"
          "  duplicated and reordered, tracked per subscriber per publisher per topic.\n"
+         "  Also: --duration, --threads, --connect-rate, --json, --max-errors, --progress, --ca, --insecure.\n"
          "  Not with --processes (refused: the latency needs one clock and the streams one owner).\n";
 }
 
@@ -108,7 +109,7 @@ bool check_pubsub_options(const Options& o, std::string& error) {
     return false;
   }
   if (static_cast<std::uint64_t>(p.subscribers) * p.publishers * p.topics_per_sub > max_streams) {
-    error = "--subs x --pubs x --sub-topics above 100000000 streams";
+    error = "--subs x --pubs x --sub-topics above 10000000 streams (48 bytes each)";
     return false;
   }
   for (const std::string& url : p.urls) {
