@@ -11,12 +11,34 @@
 
 #include "tools/load/options.hpp"
 #include "tools/load/processes.hpp"
+#include "tools/load/pubsub.hpp"
 #include "tools/load/report.hpp"
 #include "tools/load/runner.hpp"
 
 namespace {
 
 enum Exit : int { exit_ok = 0, exit_errors = 1, exit_usage = 2, exit_cannot_run = 3 };
+
+int run_pubsub_main(const ringlink::load::Options& o) {
+  ringlink::load::PubsubResults r;
+  std::string error;
+  if (!ringlink::load::run_pubsub(o, o.progress || ::isatty(STDERR_FILENO) == 1, r, error)) {
+    std::fprintf(stderr, "ringlink-load: %s\n", error.c_str());
+    return exit_cannot_run;
+  }
+  ringlink::load::print_pubsub_report(stdout, o, r);
+  std::fflush(stdout);
+  if (!o.json_path.empty() && !ringlink::load::write_pubsub_json(o.json_path, o, r, error)) {
+    std::fprintf(stderr, "ringlink-load: %s\n", error.c_str());
+    return exit_cannot_run;
+  }
+  if (r.errors() > o.max_errors) {
+    std::fprintf(stderr, "ringlink-load: %llu errors (more than --max-errors %llu)\n", (unsigned long long)r.errors(),
+                 (unsigned long long)o.max_errors);
+    return exit_errors;
+  }
+  return exit_ok;
+}
 
 }  // namespace
 
@@ -27,6 +49,7 @@ int main(int argc, char** argv) {
   switch (ringlink::load::parse_options(args, o, error)) {
     case ringlink::load::ParseOutcome::help:
       std::fputs(ringlink::load::usage_text(), stdout);
+      std::fputs(ringlink::load::pubsub_usage_text(), stdout);
       return exit_ok;
     case ringlink::load::ParseOutcome::error:
       std::fprintf(stderr, "ringlink-load: %s\n", error.c_str());
@@ -36,6 +59,7 @@ int main(int argc, char** argv) {
       break;
   }
   signal(SIGPIPE, SIG_IGN);
+  if (o.pubsub.enabled) return run_pubsub_main(o);
 
   ringlink::load::Results r;
   const bool progress = o.progress || ::isatty(STDERR_FILENO) == 1;

@@ -10,6 +10,7 @@
 #include "engine/types.hpp"
 #include "ringlink_config.hpp"
 #include "tools/load/message.hpp"
+#include "tools/load/pubsub.hpp"
 
 namespace ringlink::load {
 namespace {
@@ -276,6 +277,8 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
       o.deflate = true;
     } else if (a == "--handshakes") {
       o.handshakes = true;
+    } else if (a == "--pubsub") {
+      o.pubsub.enabled = true;
     } else if (a.substr(0, 2) == "--") {
       if (!value(v)) return ParseOutcome::error;
       if (a == "--conns") {
@@ -328,6 +331,8 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
         o.ca_file = std::string(v);
       } else if (a == "--plot") {
         o.plot_path = std::string(v);
+      } else if (const PubsubParse p = parse_pubsub_option(a, v, o.pubsub, error); p != PubsubParse::not_mine) {
+        if (p == PubsubParse::error) return ParseOutcome::error;
       } else {
         error = "unknown option " + std::string(a);
         return ParseOutcome::error;
@@ -335,10 +340,10 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
     } else if (!have_url) {
       if (!parse_url(a, o.target, error)) return ParseOutcome::error;
       o.url = std::string(a);
+      o.pubsub.urls.emplace_back(a);
       have_url = true;
     } else {
-      error = "unexpected argument '" + std::string(a) + "'";
-      return ParseOutcome::error;
+      o.pubsub.urls.emplace_back(a);  // --pubsub's further nodes; check_pubsub_options refuses them otherwise
     }
   }
   if (!have_url) {
@@ -351,11 +356,16 @@ ParseOutcome parse_options(const std::vector<std::string_view>& args, Options& o
     error = "--handshakes sends no messages: --mode, --inflight, --rate, --ping-interval and --size do not apply";
     return ParseOutcome::error;
   }
+  if (o.handshakes && o.pubsub.enabled) {
+    error = "--handshakes and --pubsub are two different runs: choose one";
+    return ParseOutcome::error;
+  }
   if (have_inflight && o.mode != Mode::echo) {
     error = "--inflight applies to --mode echo only";
     return ParseOutcome::error;
   }
-  if (have_rate && o.mode != Mode::rate && o.mode != Mode::push) {
+  if (!check_pubsub_options(o, error)) return ParseOutcome::error;
+  if (have_rate && o.mode != Mode::rate && o.mode != Mode::push && !o.pubsub.enabled) {
     error = "--rate applies to --mode rate and push only";
     return ParseOutcome::error;
   }

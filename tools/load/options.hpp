@@ -18,6 +18,7 @@
 
 #include "engine/socket.hpp"
 #include "tools/load/message.hpp"
+#include "tools/load/pubsub_options.hpp"
 
 namespace ringlink::load {
 
@@ -59,6 +60,7 @@ struct Options {
   std::string ca_file;                // wss://: trust this PEM bundle (default: the system store)
   bool insecure = false;              // wss://: do not verify the server's certificate
   bool handshakes = false;            // each connection connects, upgrades, closes, again (handshake_runner.hpp)
+  PubsubOptions pubsub;               // --pubsub (tools/load/pubsub.hpp)
 };
 
 enum class ParseOutcome : std::uint8_t { run, help, error };
