@@ -37,6 +37,9 @@ def main():
     ap.add_argument("--shapes", help="comma list: only these echo shapes (64B_x1, 64B_x100, 64B_x1000, ...)")
     ap.add_argument("--baseline", metavar="RESULTS",
                     help="an earlier results.json: the report adds before/after tables against it")
+    ap.add_argument("--scale", metavar="SCALE_TXT",
+                    help="the committed output of make bench-scale (bench/data/scale/scale.txt): the report adds its "
+                         "table and the extrapolation to 1,000,000 links")
     ap.add_argument("--from-json", metavar="RESULTS", help="write REPORT.md and plots from a results.json, measure nothing")
     a = ap.parse_args()
     configs = []

@@ -39,6 +39,16 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12, $13 }' "/proc/$1/stat"; }  # utime stime
 server_children() { pgrep -P "$1" | sort -n; }
 
+# What the run was and the limits a larger one meets: the report's
+# extrapolation to 1,000,000 links reads them from this output.
+echo "run links=$links rate=$rate server_processes=$sprocs load_processes=$lprocs hold_s=$hold active_s=$active" \
+  "ping_interval_ms=$ping_ms commit=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  "date=$(date -u +%Y-%m-%dT%H:%M:%SZ) loadavg=$(cut -d' ' -f1 /proc/loadavg) cores=$(nproc)"
+read -r port_lo port_hi < /proc/sys/net/ipv4/ip_local_port_range
+echo "limits fd_per_process=$(ulimit -Hn) file_max=$(cat /proc/sys/fs/file-max) nr_open=$(cat /proc/sys/fs/nr_open)" \
+  "ephemeral_ports=$(( port_hi - port_lo + 1 )) mem_total_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)" \
+  "tcp_mem_max_pages=$(awk '{ print $3 }' /proc/sys/net/ipv4/tcp_mem) page_b=$page"
+
 "$build/tools/ringlink-echo" --processes "$sprocs" --port 0 --port-file "$work/port" \
   --ping-interval "$ping_ms" 2>"$work/echo.err" &
 spid=$!; pids+=("$spid")
@@ -109,6 +119,6 @@ PY
 sleep 2
 total2=0
 for k in "${kids[@]}"; do rss2[$k]=$(rss_kb "$k"); total2=$(( total2 + rss2[$k] )); done
-echo "server_rss_after_close_kb=$total2 (before the links: $total0, held: $total1)"
+echo "server_rss_after_close_kb=$total2 before_links_kb=$total0 held_kb=$total1 (all server processes)"
 kill -TERM "$spid"; wait "$spid" || echo "ringlink-echo exited non-zero"
 grep -E "accepted|closes|per process" "$work/echo.err"

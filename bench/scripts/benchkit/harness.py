@@ -23,6 +23,7 @@ from .common import COMMANDS
 from .servers import Peer, Running, Sampler, ringlink_metrics
 from .plots import Plots
 from .report import Report
+from . import scale
 
 
 class Harness:
@@ -702,6 +703,9 @@ class Harness:
             return
         t0 = time.monotonic()
         self.results["machine"] = self.machine()
+        if self.a.scale:   # kept in results.json, so --from-json needs no other file
+            with open(self.a.scale) as f:
+                self.results["scale"] = {"source": os.path.relpath(self.a.scale, REPO), "figures": scale.parse(f.read())}
         only = self.only
         if not os.access(self.load, os.X_OK):
             self.skip("every WebSocket load", f"no ringlink-load at {self.load}")

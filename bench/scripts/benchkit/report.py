@@ -19,6 +19,7 @@ import urllib.request
 
 from .common import *  # noqa: F401,F403
 from .common import COMMANDS
+from . import scale
 
 
 class Report:
@@ -81,6 +82,8 @@ class Report:
         self.idle_table(w)
         self.slow_table(w)
         self.mix_table(w)
+        if self.r.get("scale"):
+            scale.write(w, self.r["scale"]["figures"], self.r["scale"]["source"])
         self.config_table(w)
         self.micro_table(w)
         self.plot_list(w)
