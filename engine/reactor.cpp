@@ -188,6 +188,7 @@ void Reactor::serve_pool_waiters() noexcept {
 }
 
 void Reactor::run_timers() noexcept {
+  pings_this_turn_ = 0;
   timers_->advance(now_ms_, [this](TimerNode& node) {
     Link* l = reinterpret_cast<Link*>(reinterpret_cast<char*>(&node) - offsetof(Link, timer_));
     on_timer(*l);
@@ -242,6 +243,7 @@ void Reactor::trim_memory() noexcept {
   std::size_t pages = backend_.trim(quiet);
   if (quiet) {
     pages += pool_->trim(trim_low_water);
+    pages += queues_.trim();
     trim_due_ = false;
   }
   metrics_.pages_returned.add(pages);

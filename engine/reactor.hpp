@@ -74,6 +74,11 @@ class Reactor {
   // Handshake, idle, keepalive and close deadlines fire up to this much late
   // (reactor_timers.cpp says why); application timers are exact.
   static constexpr std::uint32_t timer_slack_ms = 256;
+  // Keepalive pings sent in one turn, at most; the rest wait for the next
+  // turn. Each takes a send queue until the kernel has the ping, and coarse
+  // deadlines make links opened together due together: 15,000 of them pinged
+  // in one turn took 15,000 queues at once.
+  static constexpr std::uint32_t max_pings_per_turn = 256;
 
   Reactor(std::uint32_t index, const ServerConfig& cfg, Handler& handler, Server* server);
   ~Reactor();
@@ -367,6 +372,7 @@ class Reactor {
   std::uint64_t now_ms_ = 0;
   std::uint64_t turn_start_ns_ = 0;
   std::uint64_t next_trim_ms_ = 0;
+  std::uint32_t pings_this_turn_ = 0;     // keepalive pings sent by this turn's timers
   std::uint32_t receives_since_trim_ = 0; // reads (or receive completions) since the last trim
   bool trim_due_ = false;                  // input came since the last trim
   ClockFn clock_;

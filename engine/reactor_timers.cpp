@@ -98,7 +98,11 @@ void Reactor::on_timer(Link& l) noexcept {
             return;
           }
         }
-        if (!l.has(Link::f_awaiting_pong) && elapsed(l.last_rx_ms_) >= cfg_.ping_interval_ms) {
+        // Past the turn's quota the link's deadline stays due, so arm_timer
+        // below puts it in the wheel's current slot: the next turn sends it.
+        if (!l.has(Link::f_awaiting_pong) && elapsed(l.last_rx_ms_) >= cfg_.ping_interval_ms &&
+            pings_this_turn_ < max_pings_per_turn) {
+          ++pings_this_turn_;
           l.set(Link::f_awaiting_pong);
           l.mark_ms_ = now32;
           (void)send_frame(l, Opcode::ping, {}, {});

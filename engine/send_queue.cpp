@@ -1,6 +1,7 @@
 #include "engine/send_queue.hpp"
 
 #include <cstring>
+#include <limits>
 #include <new>
 
 namespace ringlink {
@@ -127,29 +128,25 @@ std::uint64_t SendQueue::truncate(std::uint32_t from) noexcept {
   return dropped;
 }
 
-SendQueueCache::~SendQueueCache() {
-  for (SendQueue* q : cache_) delete q;
-}
+// Every queue a reactor made stays in the pool's free list (address space
+// only once trimmed), so the cache has no upper bound of its own: at most as
+// many queues as links that had output at one time.
+static_assert(alignof(SendQueue) <= ChunkPool::padding, "a pool chunk's data is aligned to its padding");
+
+SendQueueCache::SendQueueCache() noexcept
+    : pool_(std::numeric_limits<std::size_t>::max(), sizeof(SendQueue), warm) {}
 
 SendQueue* SendQueueCache::acquire() noexcept {
-  if (!cache_.empty()) {
-    SendQueue* q = cache_.back();
-    cache_.pop_back();
-    return q;
-  }
-  return new (std::nothrow) SendQueue;
+  std::byte* p = pool_.acquire();
+  return p != nullptr ? new (p) SendQueue : nullptr;
 }
 
 void SendQueueCache::release(SendQueue* q) noexcept {
-  q->clear();
-  if (cache_.size() < keep) {
-    try {
-      cache_.push_back(q);
-      return;
-    } catch (const std::bad_alloc&) {
-    }
-  }
-  delete q;
+  q->~SendQueue();
+  // Keep room for every queue made so far; should the room not grow, the
+  // queue goes back to the allocator, which is only memory kept longer.
+  if (pool_.cached() >= pool_.max_cached()) pool_.set_max_cached(2 * pool_.max_cached());
+  pool_.release(reinterpret_cast<std::byte*>(q));
 }
 
 }  // namespace ringlink
