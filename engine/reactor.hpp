@@ -252,6 +252,9 @@ class Reactor {
   // Compresses a data payload for `link` when it should be: true with
   // `out` set to the compressed bytes (send with RSV1).
   bool deflate_for(Link& link, std::span<const std::byte> payload, std::span<const std::byte>& out) noexcept;
+  // Would a data payload of `size` bytes go through the link's own
+  // compressor (context takeover), whose state then keeps it?
+  bool deflates_in_own_context(const Link& link, std::size_t size) const noexcept;
   // One message for many links (a broadcast, a topic's publication): its
   // frames compressed once per window, each made when a link first needs it.
   struct CompressedOnce {
@@ -279,6 +282,9 @@ class Reactor {
   SendResult enqueue(Link& link, std::span<const std::byte> header, std::span<const std::byte> payload,
                      PayloadRef shared, bool control) noexcept;
   SendResult admit(Link& link, std::size_t total, bool control) noexcept;
+  // Writes a corked burst out first when the queue is past its marks or
+  // `total` more would not fit; false when the link ended.
+  bool make_room(Link& link, std::size_t total, bool control) noexcept;
   // `now`: write synchronously even on a completion backend.
   void flush(Link& link, bool now = false) noexcept;
   void after_sent(Link& link, std::size_t n) noexcept;

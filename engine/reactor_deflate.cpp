@@ -252,6 +252,16 @@ const PayloadRef& Reactor::frame_for_many(Link& l, const PayloadRef& plain, Opco
   }
 }
 
+bool Reactor::deflates_in_own_context(const Link& l, std::size_t size) const noexcept {
+  if constexpr (!config::deflate) {
+    return false;
+  } else {
+    if (size < cfg_.deflate.threshold || !l.compressed()) return false;
+    const LinkDeflate& d = *l.aux_->deflate;
+    return d.tx_takeover && d.tx_bits >= 9;
+  }
+}
+
 PayloadRef Reactor::deflate_shared(const PayloadRef& plain, Opcode op, std::uint8_t bits) noexcept {
   if constexpr (!config::deflate) {
     return {};

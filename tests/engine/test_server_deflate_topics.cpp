@@ -2,9 +2,12 @@
 // reactor and window for the subscribers without context takeover (as a
 // broadcast is), in its own context for each subscriber with context
 // takeover, not at all below the threshold or without the extension; what
-// a slow compressed subscriber loses is still counted per topic.
+// a slow compressed subscriber loses is still counted per topic, and a
+// slow subscriber with context takeover never has a lost message in its
+// compressor's context.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -228,6 +231,90 @@ TEST_P(SlowCompressedSubscriber, LossesCounted) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, SlowCompressedSubscriber,
+                         ::testing::Values(OutboundPolicy::reject, OutboundPolicy::drop_oldest));
+
+// A subscriber with context takeover that reads slowly: a publication its
+// queue cannot take must not have gone through its compressor, or the
+// next one it receives refers to bytes it never got. Every message it
+// receives inflates, in its one context, to the publication it was; what
+// it lost is counted. Under drop_oldest its queued compressed frames are
+// not dropped either (the same reason): it loses the new ones, as under reject.
+class SlowTakeoverSubscriber : public ::testing::TestWithParam<OutboundPolicy> {};
+
+TEST_P(SlowTakeoverSubscriber, ContextStaysInStep) {
+  if (!config::deflate) GTEST_SKIP() << "built without zlib";
+  EchoHandler h;
+  ServerConfig cfg = deflate_config(1);
+  cfg.outbound_policy = GetParam();
+  cfg.max_queued_bytes = 16 * 1024;
+  Server s(cfg, h);
+  ASSERT_EQ(s.start(), 0);
+  WireConn slow;
+  slow.set_recv_buffer(4096);
+  ASSERT_EQ(slow.open(s.port(), "/", own_offer), 101);
+  ASSERT_TRUE(test::eventually([&] { return h.opened.load() == 1; }));
+  LinkId id;
+  {
+    std::lock_guard g(h.m);
+    id = h.ids.at(0);
+  }
+  ASSERT_EQ(s.subscribe(id, "feed"), SubscribeResult::posted);
+  ASSERT_TRUE(test::eventually([&] { return s.topic_stats("feed").subscribers == 1; }));
+  // Similar texts (each refers back to the one before), partly random so
+  // that the socket buffers fill: 1,000 x ~10 KiB compressed.
+  constexpr std::uint32_t n = 1000, batch = 100;
+  std::mt19937 rng(11);
+  std::vector<std::string> sent(n + 2);
+  auto text = [&](std::uint32_t i) {
+    std::string t = "{\"seq\":" + std::to_string(i) + ",\"noise\":\"";
+    for (int k = 0; k < 16 * 1024; ++k) t += static_cast<char>('a' + rng() % 26);
+    t += "\",\"tail\":\"the same words in every message, the same words in every message\"}";
+    return sent[i] = t;
+  };
+  const std::uint64_t commands_before = s.snapshot().commands;
+  for (std::uint32_t i = 1; i <= n; ++i) {
+    const std::string t = text(i);
+    const PublishResult r = s.publish_text("feed", t);
+    ASSERT_EQ(r.dropped, 0u);
+    if (i % batch == 0) {
+      ASSERT_TRUE(test::eventually([&] { return s.snapshot().commands >= commands_before + i; }));
+    }
+  }
+  Inflater inf{15};
+  ByteBuffer out;
+  std::uint32_t received = 0, last = 0;
+  auto take = [&](const wire::RxFrame& f) {
+    ASSERT_EQ(f.rsv, 0x4);
+    ASSERT_EQ(inf.inflate_message(as_bytes(f.payload), out, 1 << 20), InflateStatus::ok) << "after " << last;
+    const std::string got = text_of(out);
+    const std::uint32_t seq = static_cast<std::uint32_t>(std::strtoul(got.c_str() + 7, nullptr, 10));
+    ASSERT_TRUE(seq > last && seq <= n + 1) << seq;
+    ASSERT_EQ(got, sent[seq]) << "after " << last;
+    last = seq;
+    ++received;
+  };
+  while (true) {
+    auto f = slow.read_frame(200);
+    if (f) {
+      take(*f);
+      if (HasFatalFailure()) return;
+      continue;
+    }
+    if (s.snapshot().queued_bytes == 0) break;
+  }
+  // One more, once the queue is empty: it follows the lost ones.
+  ASSERT_EQ(s.publish_text("feed", text(n + 1)).seq, n + 1);
+  auto f = slow.read_frame();
+  ASSERT_TRUE(f);
+  take(*f);
+  EXPECT_EQ(last, n + 1);
+  const Server::TopicStats st = s.topic_stats("feed");
+  EXPECT_GT(st.dropped, 0u);
+  EXPECT_EQ(received + st.dropped, n + 1);
+  s.stop(500ms);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, SlowTakeoverSubscriber,
                          ::testing::Values(OutboundPolicy::reject, OutboundPolicy::drop_oldest));
 
 }  // namespace
