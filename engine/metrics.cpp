@@ -167,7 +167,7 @@ constexpr Series kSeries[] = {
     {"ringlink_deflate_in_plain_bytes_total", "counter", "Those bytes once inflated.", &ReactorMetrics::deflate_in_plain_bytes},
     {"ringlink_deflate_out_plain_bytes_total", "counter", "Payload bytes compressed for sending.", &ReactorMetrics::deflate_out_plain_bytes},
     {"ringlink_deflate_out_wire_bytes_total", "counter", "Those bytes once deflated.", &ReactorMetrics::deflate_out_wire_bytes},
-    {"ringlink_deflate_calls_total", "counter", "Messages deflated (one per broadcast shared by many links).", &ReactorMetrics::deflate_calls},
+    {"ringlink_deflate_calls_total", "counter", "Messages deflated (one per broadcast or publication shared by many links).", &ReactorMetrics::deflate_calls},
     {"ringlink_deflate_rsv1_errors_total", "counter", "Links failed 1002: RSV1 without the extension, on a control frame or continuation.", &ReactorMetrics::deflate_rsv1_errors},
     {"ringlink_deflate_corrupt_total", "counter", "Links failed 1007: bad deflate data or a missing tail.", &ReactorMetrics::deflate_corrupt},
     {"ringlink_deflate_too_big_total", "counter", "Links failed 1009: a message inflated past the size cap.", &ReactorMetrics::deflate_too_big},

@@ -122,7 +122,7 @@ struct ReactorMetrics {
   Counter deflate_in_plain_bytes;  // Those bytes once inflated.
   Counter deflate_out_plain_bytes; // Payload bytes compressed for sending.
   Counter deflate_out_wire_bytes;  // Those bytes once deflated.
-  Counter deflate_calls;           // Messages deflated (one per broadcast shared by many links).
+  Counter deflate_calls;           // Messages deflated (one per broadcast or publication shared by many links).
   Counter deflate_rsv1_errors;     // Links failed 1002: RSV1 without the extension, on a control frame or continuation.
   Counter deflate_corrupt;         // Links failed 1007: bad deflate data or a missing tail.
   Counter deflate_too_big;         // Links failed 1009: a message inflated past the size cap.

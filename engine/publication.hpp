@@ -1,6 +1,6 @@
 // A publication's frame: the one place where it is built, once for every
-// subscriber on every reactor. permessage-deflate hooks in here (compress
-// once, set RSV1 in the stored header) when both land.
+// subscriber on every reactor. permessage-deflate compresses it once more
+// per reactor and window (Reactor::frame_for_many), keeping the trailer.
 //
 //   PayloadRef f = frame_publication(bytes, Opcode::text, topic, seq);
 //   ... post f to each reactor; links queue it as is (Server::make_frame_payload) ...

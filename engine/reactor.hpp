@@ -257,10 +257,25 @@ class Reactor {
   // Compresses a data payload for `link` when it should be: true with
   // `out` set to the compressed bytes (send with RSV1).
   bool deflate_for(Link& link, std::span<const std::byte> payload, std::span<const std::byte>& out) noexcept;
-  // A broadcast payload compressed once for links without context takeover
-  // at this window: the frame (RSV1 set) with its header stored. Empty when
-  // out of memory (the links then get the plain frame).
-  PayloadRef deflate_shared(std::span<const std::byte> payload, Opcode op, std::uint8_t bits) noexcept;
+  // Would a data payload of `size` bytes go through the link's own
+  // compressor (context takeover), whose state then keeps it?
+  bool deflates_in_own_context(const Link& link, std::size_t size) const noexcept;
+  // One message for many links (a broadcast, a topic's publication): its
+  // frames compressed once per window, each made when a link first needs it.
+  struct CompressedOnce {
+    std::array<PayloadRef, 16> frames{};
+    std::array<bool, 16> tried{};
+    PayloadRef none;   // no shared frame: send_frame compresses for the link
+  };
+  // The frame `link` gets of `plain` (a frame built once for many): the one
+  // compressed once at its window (no context takeover), `none` (context
+  // takeover: its own context), or `plain` (no deflate, below the threshold,
+  // window 8, out of memory).
+  const PayloadRef& frame_for_many(Link& link, const PayloadRef& plain, Opcode op, CompressedOnce& once) noexcept;
+  // `plain` compressed once for links without context takeover at this
+  // window: the frame (RSV1 set) with its header stored and plain's trailer
+  // (a publication's tag) copied. Empty when out of memory.
+  PayloadRef deflate_shared(const PayloadRef& plain, Opcode op, std::uint8_t bits) noexcept;
   Deflater* shared_deflater(std::uint8_t bits) noexcept;
   Inflater* shared_inflater(std::uint8_t bits) noexcept;
   void end_deflate(Link& link) noexcept;
@@ -272,6 +287,9 @@ class Reactor {
   SendResult enqueue(Link& link, std::span<const std::byte> header, std::span<const std::byte> payload,
                      PayloadRef shared, bool control) noexcept;
   SendResult admit(Link& link, std::size_t total, bool control) noexcept;
+  // Writes a corked burst out first when the queue is past its marks or
+  // `total` more would not fit; false when the link ended.
+  bool make_room(Link& link, std::size_t total, bool control) noexcept;
   // `now`: write synchronously even on a completion backend.
   void flush(Link& link, bool now = false) noexcept;
   void after_sent(Link& link, std::size_t n) noexcept;

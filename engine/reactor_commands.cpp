@@ -47,32 +47,15 @@ void Reactor::run_command(Command& cmd) noexcept {
 }
 
 // Links with permessage-deflate and no context takeover get the message
-// compressed once per window size (deflate_shared), shared by reference
-// like the plain frame; links with context takeover compress it each in
+// compressed once per window size, shared by reference like the plain
+// frame (frame_for_many); links with context takeover compress it each in
 // their own context (send_frame), the others get the plain frame.
 std::size_t Reactor::broadcast(const std::vector<LinkId>* ids, const PayloadRef& payload, Opcode op) noexcept {
   std::size_t n = 0;
-  std::array<PayloadRef, 16> compressed{};
-  std::array<bool, 16> tried{};
+  CompressedOnce once;
   auto send_to = [&](Link& l) {
     if (!l.is(LinkState::open)) return;
-    const PayloadRef* frame = &payload;
-    PayloadRef none;
-    if (l.compressed() &&
-        payload.size() >= cfg_.deflate.threshold) {
-      const LinkDeflate& d = *l.aux_->deflate;
-      if (d.tx_takeover) {
-        frame = &none;  // no shared frame: send_frame compresses it for this link
-      } else if (d.tx_bits >= 9) {
-        const std::size_t b = d.tx_bits;
-        if (!tried[b]) {
-          tried[b] = true;
-          compressed[b] = deflate_shared(payload.bytes(), op, d.tx_bits);
-        }
-        if (compressed[b]) frame = &compressed[b];
-      }
-    }
-    if (send_frame(l, op, payload.bytes(), *frame) == SendResult::queued) ++n;
+    if (send_frame(l, op, payload.bytes(), frame_for_many(l, payload, op, once)) == SendResult::queued) ++n;
   };
   if (ids == nullptr) {
     links_.for_each_slot(send_to);

@@ -3,6 +3,7 @@
 // reactor's shared ones, inflating received messages under the size cap,
 // deflating sent ones above the threshold. Every entry point is a no-op
 // unless the meson feature `deflate` is built and the config enables it.
+#include <cstring>
 #include <new>
 
 #include "engine/log.hpp"
@@ -234,18 +235,51 @@ bool Reactor::deflate_for(Link& l, std::span<const std::byte> payload, std::span
   }
 }
 
-PayloadRef Reactor::deflate_shared(std::span<const std::byte> payload, Opcode op, std::uint8_t bits) noexcept {
+const PayloadRef& Reactor::frame_for_many(Link& l, const PayloadRef& plain, Opcode op, CompressedOnce& once) noexcept {
+  if constexpr (!config::deflate) {
+    return plain;
+  } else {
+    if (!l.compressed() || plain.size() < cfg_.deflate.threshold) return plain;
+    const LinkDeflate& d = *l.aux_->deflate;
+    if (d.tx_takeover) return once.none;
+    if (d.tx_bits < 9) return plain;   // zlib cannot: uncompressed, as the RFC allows
+    const std::size_t b = d.tx_bits & 15;
+    if (!once.tried[b]) {
+      once.tried[b] = true;
+      once.frames[b] = deflate_shared(plain, op, d.tx_bits);
+    }
+    return once.frames[b] ? once.frames[b] : plain;
+  }
+}
+
+bool Reactor::deflates_in_own_context(const Link& l, std::size_t size) const noexcept {
+  if constexpr (!config::deflate) {
+    return false;
+  } else {
+    if (size < cfg_.deflate.threshold || !l.compressed()) return false;
+    const LinkDeflate& d = *l.aux_->deflate;
+    return d.tx_takeover && d.tx_bits >= 9;
+  }
+}
+
+PayloadRef Reactor::deflate_shared(const PayloadRef& plain, Opcode op, std::uint8_t bits) noexcept {
   if constexpr (!config::deflate) {
     return {};
   } else {
     Deflater* def = shared_deflater(bits);
     if (def == nullptr) return {};
     deflate_out_.shrink(keep_scratch);
-    const bool ok = def->deflate_message(payload, deflate_out_);
+    const bool ok = def->deflate_message(plain.bytes(), deflate_out_);
     def->reset();
     if (!ok) return {};
-    PayloadRef p = PayloadRef::copy_of(deflate_out_.view());
+    const std::span<const std::byte> z = deflate_out_.view();
+    const std::span<std::byte> trailer = plain.trailer();
+    PayloadRef p = PayloadRef::allocate(z.size(), trailer.size());
     if (!p) return {};
+    if (!z.empty()) std::memcpy(p.data(), z.data(), z.size());
+    // The publication's tag goes with the compressed frame, so that a
+    // queue dropping it still says which publication was lost.
+    if (!trailer.empty()) std::memcpy(p.trailer().data(), trailer.data(), trailer.size());
     FrameHeader h;
     h.opcode = static_cast<std::uint8_t>(op);
     h.rsv = 0x4;
@@ -253,7 +287,7 @@ PayloadRef Reactor::deflate_shared(std::span<const std::byte> payload, Opcode op
     FrameEncoder enc;
     p.frame_header_len() = static_cast<std::uint8_t>(enc.encode_header(p.frame_header_storage(), h));
     metrics_.deflate_calls.add();
-    metrics_.deflate_out_plain_bytes.add(payload.size());
+    metrics_.deflate_out_plain_bytes.add(plain.size());
     metrics_.deflate_out_wire_bytes.add(p.size());
     return p;
   }

@@ -32,10 +32,22 @@ SendResult Reactor::send_frame(Link& l, Opcode op, std::span<const std::byte> pa
     // should a client link have to rebuild the header to mask it.
     h.rsv = 0x4;
     payload = shared.bytes();
-  } else if (!control && !shared_frame && deflate_for(l, payload, deflated)) {
-    payload = deflated;
-    h.rsv = 0x4;
-    shared.reset();  // the compressed copy is what leaves
+  } else if (!control && !shared_frame) {
+    if (deflates_in_own_context(l, payload.size())) {
+      // The link's compressor keeps what it compressed: a message its queue
+      // then refused would leave the peer's context behind ours, and every
+      // later message would inflate to garbage. So it is admitted first, at
+      // the most deflate can make of it.
+      const std::size_t most = max_frame_header + payload.size() + (payload.size() >> 12) + (payload.size() >> 14) + 64;
+      if (!make_room(l, most, false)) return SendResult::closed;
+      const SendResult pre = admit(l, most, false);
+      if (pre == SendResult::backpressured || pre == SendResult::closed) return pre;
+    }
+    if (deflate_for(l, payload, deflated)) {
+      payload = deflated;
+      h.rsv = 0x4;
+      shared.reset();  // the compressed copy is what leaves
+    }
   }
   h.payload_length = payload.size();
   std::array<std::byte, max_frame_header> hdr;
@@ -83,6 +95,24 @@ void Reactor::send_http(Link& l, std::string_view bytes) noexcept {
   (void)enqueue(l, {}, std::as_bytes(std::span<const char>(bytes.data(), bytes.size())), {}, true);
 }
 
+// A burst within one turn (a handler sending much, many cross-thread
+// sends) is written as soon as it passes the high-water mark or half the
+// slots, or would not fit the queue's caps: memory stays bounded, and the
+// outbound policy judges only what the socket did not take, as without
+// corking. Not from inside a send that would call on_drain or end the
+// link: those wait for the turn's flush. False when the link ended.
+bool Reactor::make_room(Link& l, std::size_t total, bool control) noexcept {
+  if (l.sendq_ != nullptr && !l.sendq_->empty() &&
+      (l.sendq_->bytes() >= config::cork_high_water || l.sendq_->count() >= SendQueue::slots / 2 ||
+       (!control && !l.sendq_->fits_data(total, cfg_.max_queued_bytes))) &&
+      !l.has_any(Link::f_want_write | Link::f_send_busy | Link::f_drain_wanted | Link::f_close_after_flush) &&
+      l.fd_ >= 0) {
+    flush(l, true);
+    return !l.closed();
+  }
+  return true;
+}
+
 // Output is corked: a frame only joins the link's queue, and the link joins
 // the turn's flush list once; flush_all() gives each link one gather write
 // at the turn's end, after the reads and commands, before the reactor
@@ -91,20 +121,7 @@ void Reactor::send_http(Link& l, std::string_view bytes) noexcept {
 SendResult Reactor::enqueue(Link& l, std::span<const std::byte> header, std::span<const std::byte> payload,
                             PayloadRef shared, bool control) noexcept {
   const std::size_t total = header.size() + payload.size();
-  // A burst within one turn (a handler sending much, many cross-thread
-  // sends) is written as soon as it passes the high-water mark or half the
-  // slots, or would not fit the queue's caps: memory stays bounded, and the
-  // outbound policy judges only what the socket did not take, as without
-  // corking. Not from inside a send that would call on_drain or end the
-  // link: those wait for the turn's flush.
-  if (l.sendq_ != nullptr && !l.sendq_->empty() &&
-      (l.sendq_->bytes() >= config::cork_high_water || l.sendq_->count() >= SendQueue::slots / 2 ||
-       (!control && !l.sendq_->fits_data(total, cfg_.max_queued_bytes))) &&
-      !l.has_any(Link::f_want_write | Link::f_send_busy | Link::f_drain_wanted | Link::f_close_after_flush) &&
-      l.fd_ >= 0) {
-    flush(l, true);
-    if (l.closed()) return SendResult::closed;
-  }
+  if (!make_room(l, total, control)) return SendResult::closed;
   const SendResult result = admit(l, total, control);
   if (result == SendResult::backpressured || result == SendResult::closed) return result;
 
@@ -146,6 +163,9 @@ SendResult Reactor::admit(Link& l, std::size_t total, bool control) noexcept {
       send_close_and_wait(l, cfg_.close_slow_code, "slow consumer", CloseReason::slow_consumer);
       return SendResult::closed;
     case OutboundPolicy::drop_oldest:
+      // A link that keeps its compression context loses no queued frame:
+      // the peer's context needs every one (it is refused, as under reject).
+      if (deflates_in_own_context(l, cfg_.deflate.threshold)) break;
       // Oldest first, until the new frame fits.
       count_dropped(q->drop_unsent(
           [&](std::uint32_t frames_left) {

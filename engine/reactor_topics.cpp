@@ -7,7 +7,10 @@
 // may be older publications, recognised by their trailer) or closes the
 // link (close_slow). Nothing here waits for a slow member. Each loss is
 // counted on its topic and noted as a gap of the member, reported through
-// Handler::on_topic_gap before a later publication of that topic.
+// Handler::on_topic_gap before a later publication of that topic. With
+// permessage-deflate, members without context takeover share a copy
+// compressed once per window (Reactor::frame_for_many), which keeps the
+// publication's trailer so that its loss is still recognised.
 #include "engine/reactor_internal.hpp"
 
 namespace ringlink {
@@ -86,6 +89,7 @@ void Reactor::fan_out(Command& cmd) noexcept {
   }
   const PayloadRef& frame = cmd.payload;
   const std::size_t total = frame.frame_header().size() + frame.size();
+  CompressedOnce once;   // as a broadcast: compressed once per window here
   std::uint64_t delivered = 0, dropped = 0;
   for (const TopicMembers::Member& m : fanout_scratch_) {
     if (cmd.seq < m.since) continue;   // numbered before it joined (it subscribed on this thread)
@@ -97,7 +101,7 @@ void Reactor::fan_out(Command& cmd) noexcept {
       report_gaps(*l, *t);
       if (!l->is(LinkState::open)) continue;
     }
-    const SendResult r = send_frame(*l, cmd.op, frame.bytes(), frame);
+    const SendResult r = send_frame(*l, cmd.op, frame.bytes(), frame_for_many(*l, frame, cmd.op, once));
     if (r == SendResult::queued || r == SendResult::queued_dropping_older) {
       ++delivered;
     } else {

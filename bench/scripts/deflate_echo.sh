@@ -8,12 +8,13 @@
 # (from /proc/PID/stat over the measured window) and bytes the server wrote
 # per message (ringlink: its bytes_out counter from /metrics, since io_uring
 # writes do not show in /proc/PID/io; Node: /proc/PID/io wchar), then the
-# ratios.
+# ratios. The four servers take turns, RUNS times (default 3); the medians
+# of each column and the ratios of the medians come last.
 #
-#   bench/scripts/deflate_echo.sh BUILD_DIR [CONNS] [DURATION]
+#   bench/scripts/deflate_echo.sh BUILD_DIR [CONNS] [DURATION] [RUNS]
 set -euo pipefail
-build=${1:?usage: deflate_echo.sh BUILD_DIR [CONNS] [DURATION]}
-conns=${2:-100} duration=${3:-10}
+build=${1:?usage: deflate_echo.sh BUILD_DIR [CONNS] [DURATION] [RUNS]}
+conns=${2:-100} duration=${3:-10} runs=${4:-3}
 here=$(cd "$(dirname "$0")" && pwd)
 node_peer="$here/../../tests/integration/peers/node/deflate_peer.js"
 load="$build/tools/ringlink-load"
@@ -66,22 +67,26 @@ PY
   rm -f "$json"
 }
 
-echo "1 KiB JSON text echo, $conns connections, 1 in flight each, ${duration}s; server core 0, load core 1"
+echo "1 KiB JSON text echo, $conns connections, 1 in flight each, ${duration}s, $runs runs; server core 0, load core 1"
 echo "server                    msgs/s   p50_us   p99_us  cpu_us/msg  wire_B/msg  agreed"
 out=$(mktemp)
-{
+for _ in $(seq "$runs"); do
   run "ringlink" "" "$build/tools/ringlink-echo" --port "{port}" --reactors 1 --metrics-endpoint
   run "ringlink --deflate" "--deflate" "$build/tools/ringlink-echo" --port "{port}" --reactors 1 --metrics-endpoint --deflate
   run "node ws" "" node "$node_peer" server none 15
   run "node ws deflate" "--deflate" node "$node_peer" server on 15
-} | tee "$out"
+done | tee "$out"
 /usr/bin/python3 - "$out" <<'PY'
-import sys
-rows = {}
+import statistics, sys
+runs = {}
 for line in open(sys.argv[1]):
     name = line[:22].strip()
     f = line[22:].split()
-    rows[name] = (float(f[0]), float(f[3]), float(f[4]))
+    runs.setdefault(name, []).append((float(f[0]), float(f[3]), float(f[4])))
+rows = {k: tuple(statistics.median(r[i] for r in v) for i in range(3)) for k, v in runs.items()}
+print("medians                   msgs/s  cpu_us/msg  wire_B/msg  runs")
+for k, (mps, cpu, wire) in rows.items():
+    print(f"{k:<22} {mps:>9.0f} {cpu:>11.2f} {wire:>11.1f}  {len(runs[k])}")
 r, n, p = rows.get("ringlink --deflate"), rows.get("node ws deflate"), rows.get("ringlink")
 if r and n:
     print(f"server CPU per compressed message, ringlink/node ws: {r[1] / n[1]:.2f}")

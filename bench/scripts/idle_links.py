@@ -25,8 +25,15 @@ closed= (links the server ended during the hold).
 
 --tls-ca FILE speaks wss:// (trusting FILE): each link does its TLS
 handshake before the upgrade, one at a time. Not with --answer-pings.
+
+--offer VALUE sends it as Sec-WebSocket-Extensions (permessage-deflate) and
+prints agreed= (links whose 101 answered with permessage-deflate).
+--message-bytes N then has each measured link send one message of N bytes
+of JSON-like text, compressed (RSV1, raw deflate) when agreed, and read its
+echo before the "after" reading: what a link holds at rest once it has
+used its compression contexts. Not with --tls-ca.
 """
-import argparse, ipaddress, os, resource, selectors, socket, ssl, sys, time
+import argparse, ipaddress, os, resource, selectors, socket, ssl, sys, time, zlib
 
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -62,9 +69,15 @@ def main():
     ap.add_argument("--settle", type=float, default=2.5, help="seconds at rest before each reading")
     ap.add_argument("--answer-pings", action="store_true")
     ap.add_argument("--tls-ca", default="")
+    ap.add_argument("--offer", default="")
+    ap.add_argument("--message-bytes", type=int, default=0)
     a = ap.parse_args()
     if a.tls_ca and a.answer_pings:
         ap.error("--tls-ca does not go with --answer-pings")
+    if a.tls_ca and a.message_bytes:
+        ap.error("--tls-ca does not go with --message-bytes")
+    req = REQ if not a.offer else REQ[:-2] + f"Sec-WebSocket-Extensions: {a.offer}\r\n\r\n".encode()
+    agreed = set()
     tls = ssl.create_default_context(cafile=a.tls_ca) if a.tls_ca else None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -90,7 +103,7 @@ def main():
                 # reads through its own buffer, which selectors cannot see:
                 # wait for the whole 101 here.
                 s = tls.wrap_socket(s, server_hostname="localhost")
-                s.sendall(REQ)
+                s.sendall(req)
                 buf = bytearray()
                 while b"\r\n\r\n" not in buf:
                     data = s.recv(4096)
@@ -101,7 +114,7 @@ def main():
                     raise RuntimeError(f"upgrade refused: {bytes(buf[:40])}")
                 socks.append(s)
                 continue
-            s.sendall(REQ)
+            s.sendall(req)
             s.setblocking(False)
             sel.register(s, selectors.EVENT_READ, bytearray())
             socks.append(s)
@@ -118,6 +131,8 @@ def main():
                     if b"\r\n\r\n" in buf:
                         if not buf.startswith(b"HTTP/1.1 101"):
                             raise RuntimeError(f"upgrade refused: {bytes(buf[:40])}")
+                        if b"permessage-deflate" in buf.lower():
+                            agreed.add(key.fileobj)
                         sel.unregister(key.fileobj)
                         pending -= 1
 
@@ -126,6 +141,8 @@ def main():
     time.sleep(a.settle)
     before = rss_kib(a.pid)
     open_links(a.links, a.warmup)
+    if a.message_bytes > 0:
+        exchange(socks[a.warmup:], agreed, a.message_bytes)
     time.sleep(0.3)
     burst = rss_kib(a.pid)
     time.sleep(max(0.0, a.settle - 0.3))
@@ -142,10 +159,58 @@ def main():
     print(f"links={a.links} warmup={a.warmup} rss_before_kib={before} rss_after_kib={after} bytes_per_link={per:.0f} "
           f"burst_bytes_per_link={per_burst:.0f} settle_s={a.settle} "
           f"idle_cpu_s={cpu1 - cpu0:.3f} over_s={a.hold}"
-          + (f" pings={pings} closed={closed}" if a.answer_pings else ""))
+          + (f" pings={pings} closed={closed}" if a.answer_pings else "")
+          + (f" agreed={len(agreed)}" if a.offer else "")
+          + (f" message_bytes={a.message_bytes}" if a.message_bytes else ""))
     for s in socks:
         s.close()
     return 0
+
+def json_text(n):
+    rows, size = [], 0
+    while size < n:
+        rows.append('{"id":%d,"name":"ringlink","tags":["a","b"],"ok":true}' % len(rows))
+        size += len(rows[-1]) + 1
+    return ("[" + ",".join(rows) + "]")[:n].encode()
+
+def exchange(socks, agreed, n):
+    """Each link sends one masked text message of n bytes (compressed when
+    it agreed on permessage-deflate) and reads its whole echo."""
+    text = json_text(n)
+    c = zlib.compressobj(wbits=-15)
+    z = c.compress(text) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert z.endswith(b"\x00\x00\xff\xff")
+    z = z[:-4]
+    def frame(payload, rsv1):
+        mask = os.urandom(4)
+        head = bytes([0x81 | (0x40 if rsv1 else 0)])
+        k = len(payload)
+        head += bytes([0x80 | k]) if k < 126 else bytes([0x80 | 126]) + k.to_bytes(2, "big")
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    plain_frame, deflate_frame = frame(text, False), frame(z, True)
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        s.sendall(deflate_frame if s in agreed else plain_frame)
+        sel.register(s, selectors.EVENT_READ, bytearray())
+    waiting, deadline = len(socks), time.time() + 120
+    while waiting > 0:
+        if time.time() > deadline:
+            raise RuntimeError(f"timeout waiting for echoes ({waiting} left)")
+        for key, _ in sel.select(timeout=1.0):
+            buf = key.data
+            data = key.fileobj.recv(65536)
+            if not data:
+                raise RuntimeError("server closed a link")
+            buf += data
+            if len(buf) >= 2:
+                k = buf[1] & 0x7F
+                hl = 2 if k < 126 else 4
+                if len(buf) >= hl and k == 126:
+                    k = int.from_bytes(buf[2:4], "big")
+                if len(buf) >= hl + k:
+                    sel.unregister(key.fileobj)
+                    waiting -= 1
+    sel.close()
 
 def answer_pings(socks, hold):
     """Until `hold` seconds pass: answer each server ping (unmasked, payload
