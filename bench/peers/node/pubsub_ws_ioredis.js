@@ -93,8 +93,9 @@ function onMessage(ws, data, isBinary) {
     const end = text.indexOf(' ', 4);
     const topic = end < 0 ? '' : text.slice(4, end);
     if (!validTopic(topic)) { ws.close(1008, 'bad PUB'); return; }
-    // Only text publications are bridged as strings; a binary one keeps its bytes.
-    pub.publish(channelOf(topic), isBinary ? data.subarray(end + 1) : data.subarray(end + 1).toString());
+    // Deliveries go out as text frames (what ringlink-load publishes): the
+    // Redis message carries no opcode, unlike ringlink's bridged header.
+    pub.publish(channelOf(topic), data.subarray(end + 1));
     return;
   }
   if (!isBinary && (text.startsWith('SUB ') || text.startsWith('UNSUB '))) {
