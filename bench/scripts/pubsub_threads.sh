@@ -48,8 +48,8 @@ sleep "$window"
 snap >"$work/s2"
 wait "$lp" || true
 grep -v 'ringlink info' "$work/load.txt"
-echo "per thread over ${window}s (node A: subscribers, node B: publishers; thread ids in start order, the first is main):"
+echo "per thread over ${window}s (node A: subscribers, node B: publishers; threads in start order: main, the reactor, the broker bridge):"
 paste "$work/s1" "$work/s2" | awk -v w="$window" -v rate="$rate" '{
-  node = $1 ? "B" : "A"; u = $9 - $3; s = $10 - $4; ns = $11 - $5
+  node = $1 ? "B" : "A"; u = $10 - $3; s = $11 - $4; ns = $12 - $5
   printf "  node %s thread %s: user %d ticks, system %d ticks, run %.1f ms (%.1f us per publication), %d voluntary / %d involuntary switches\n",
-    node, $2, u, s, ns / 1e6, ns / 1e3 / (w * rate), $12 - $6, $13 - $7 }'
+    node, $2, u, s, ns / 1e6, ns / 1e3 / (w * rate), $13 - $6, $14 - $7 }'
