@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstring>
 #include <memory>
 #include <string>
@@ -143,6 +145,37 @@ TEST(ReactorTimers, DefaultKeepaliveEndsVanishedPeerWithinAMinute) {
   EXPECT_TRUE(t.eof(vanished));
   EXPECT_EQ(t.reactor().metrics().closes[static_cast<int>(CloseReason::ping_timeout)].get(), 1u);
   EXPECT_EQ(t.reactor().links_open(), 1u);
+}
+
+// Links opened together are due for a ping together; a turn sends at most
+// max_pings_per_turn of them (each holds a send queue until the kernel has
+// it) and the next turns send the rest: every link gets its ping.
+TEST(ReactorTimers, PingRoundIsSpreadOverTurns) {
+  ServerConfig cfg;
+  cfg.ping_interval_ms = 3000;
+  Echo h;
+  Harness t(cfg, h);
+  constexpr std::size_t links = 600;
+  static_assert(links > 2 * Reactor::max_pings_per_turn);
+  std::vector<WireConn> conns(links);
+  for (WireConn& c : conns) ASSERT_TRUE(t.open(c));
+  auto pinged = [&] {
+    return static_cast<std::size_t>(std::count_if(conns.begin(), conns.end(), [](WireConn& c) { return c.readable(); }));
+  };
+  ASSERT_EQ(pinged(), 0u);
+  t.advance(cfg.ping_interval_ms + slack);
+  t.pump(1);
+  EXPECT_LE(pinged(), Reactor::max_pings_per_turn);
+  t.pump(1);
+  const std::size_t after_two = pinged();
+  EXPECT_GT(after_two, 0u);
+  EXPECT_LE(after_two, 2 * Reactor::max_pings_per_turn);
+  ASSERT_GE(t.pump_until([&] { return pinged() == links; }), 0);
+  for (WireConn& c : conns) {
+    auto ping = t.next_frame(c);
+    ASSERT_TRUE(ping);
+    EXPECT_EQ(ping->opcode, 9);
+  }
 }
 
 // Slowloris: one byte of the request per 100 ms. The handshake timeout ends

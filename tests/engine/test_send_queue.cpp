@@ -365,5 +365,36 @@ TEST(SendQueueCacheTest, ReuseGivesAClearedQueue) {
   cache.release(other);
 }
 
+// A burst's queues stay with the cache, and trim() hands back the pages of
+// all but the warm ones: freed into the allocator they would stay resident.
+TEST(SendQueueCacheTest, BurstIsKeptThenTrimmedToWarm) {
+  SendQueueCache cache;
+  std::vector<SendQueue*> burst;
+  for (int i = 0; i < 200; ++i) {
+    SendQueue* q = cache.acquire();
+    ASSERT_NE(q, nullptr);
+    ASSERT_TRUE(push_data(*q, pattern(2, 0), pattern(64, static_cast<std::uint8_t>(i))));
+    burst.push_back(q);
+  }
+  EXPECT_EQ(cache.in_use(), 200u);
+  for (SendQueue* q : burst) cache.release(q);
+  EXPECT_EQ(cache.in_use(), 0u);
+  EXPECT_EQ(cache.cached(), 200u);       // none went back to the allocator
+  const std::size_t pages = cache.trim();
+  EXPECT_GE(pages, (200 - SendQueueCache::warm) * (sizeof(SendQueue) / 4096));
+  EXPECT_EQ(cache.trim(), 0u);           // nothing left to hand back
+  // A trimmed queue works like a new one (its pages come back as zeros).
+  std::vector<SendQueue*> again;
+  for (int i = 0; i < 200; ++i) {
+    SendQueue* q = cache.acquire();
+    ASSERT_NE(q, nullptr);
+    EXPECT_TRUE(q->empty());
+    ASSERT_TRUE(push_data(*q, pattern(2, 0), pattern(8, 7)));
+    EXPECT_EQ(q->bytes(), 10u);
+    again.push_back(q);
+  }
+  for (SendQueue* q : again) cache.release(q);
+}
+
 }  // namespace
 }  // namespace ringlink
