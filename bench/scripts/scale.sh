@@ -13,12 +13,15 @@
 #   RSS left after the close. Socket slab memory comes from /proc/slabinfo.
 #
 #   bench/scripts/scale.sh BUILD_DIR [LINKS] [RATE]
-#   env: HOLD=30 (idle seconds measured) ACTIVE=10 PING_INTERVAL_MS=10000
+#   env: PING_INTERVAL_MS=35000 (the server's default keepalive) HOLD (idle
+#        seconds measured; default one ping interval, so every link is pinged
+#        once inside the window and idle CPU includes the keepalive) ACTIVE=10
 #        SERVER_PROCESSES, LOAD_PROCESSES (default: one per 15,000 links)
 set -euo pipefail
 build=${1:?usage: scale.sh BUILD_DIR [LINKS] [RATE]}
 links=${2:-100000} rate=${3:-20000}
-hold=${HOLD:-30} active=${ACTIVE:-10} ping_ms=${PING_INTERVAL_MS:-10000}
+ping_ms=${PING_INTERVAL_MS:-35000}
+hold=${HOLD:-$(( (ping_ms + 999) / 1000 ))} active=${ACTIVE:-10}
 per=$(( (links + 14999) / 15000 ))
 sprocs=${SERVER_PROCESSES:-$per} lprocs=${LOAD_PROCESSES:-$per}
 active_links=$(( links / 100 > 0 ? links / 100 : 1 ))
