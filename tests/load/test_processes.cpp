@@ -172,6 +172,59 @@ TEST_F(Processes, EchoProcessesShareThePortAndStopTogether) {
   EXPECT_EQ(number_after(json, "\"1001\":"), 40u) << json;
 }
 
+// Proves, at the size the scale benchmark's processes work at in small: two
+// echo processes hold 4,000 links opened by two load processes (2 x 2,000),
+// the load tool's merged report counts every one of them, and SIGTERM ends
+// all 4,000 with 1001 and both server processes cleanly.
+TEST_F(Processes, TwoByTwoThousandLinksMergeAndStopCleanly) {
+  constexpr std::uint64_t links = 4000;
+  Child echo({env("RINGLINK_ECHO"), "--processes", "2", "--reactors", "1", "--port", "0", "--port-file",
+              dir_.file("port")},
+             dir_.file("echo.out"));
+  const int port = start_echo(echo, dir_.file("port"));
+  ASSERT_GT(port, 0) << read_file(dir_.file("echo.out"));
+  const std::vector<pid_t> kids = children_of(echo.pid());
+  EXPECT_EQ(kids.size(), 2u);
+
+  Child held(load_argv(port, {"--processes", "2", "--mode", "idle", "--conns", std::to_string(links),
+                              "--connect-rate", "4000", "--duration", "20", "--progress"},
+                       dir_.file("idle.json")),
+             dir_.file("idle.out"));
+  ASSERT_TRUE(ringlink::test::eventually(
+      [&] {
+        return read_file(dir_.file("idle.out")).find("conns " + std::to_string(links) + "/" + std::to_string(links)) !=
+               std::string::npos;
+      },
+      90s, 50ms))
+      << read_file(dir_.file("idle.out"));
+
+  ASSERT_EQ(::kill(echo.pid(), SIGTERM), 0);
+  const int status = echo.wait(60s);
+  const std::string out = read_file(dir_.file("echo.out"));
+  EXPECT_EQ(status, 0) << out;
+  for (pid_t k : kids) EXPECT_NE(::kill(k, 0), 0) << "child " << k << " outlived the parent";
+  EXPECT_EQ(number_after(out, "accepted "), links) << out;
+  EXPECT_EQ(number_after(out, "links open "), 0u) << out;
+  EXPECT_EQ(number_after(out, "shutdown="), links) << out;
+  const std::string per = "accepted per process: ";
+  const std::size_t at = out.find(per);
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::uint64_t first = number_after(out, per);
+  const std::uint64_t second = number_after(out, " ", at + per.size());
+  EXPECT_GT(first, 0u) << out;
+  EXPECT_GT(second, 0u) << out;
+  EXPECT_EQ(first + second, links) << out;
+
+  // Both load processes' links, merged: every one opened and closed by the
+  // server with 1001 (an error for the load tool, so it exits 1). An idle
+  // run lasts its --duration even once its links are gone.
+  EXPECT_EQ(held.wait(60s), 1) << read_file(dir_.file("idle.out"));
+  const std::string json = read_file(dir_.file("idle.json"));
+  EXPECT_EQ(number_after(json, "\"processes\":"), 2u) << json;
+  EXPECT_EQ(number_after(json, "\"opened\":"), links) << json;
+  EXPECT_EQ(number_after(json, "\"1001\":"), links) << json;
+}
+
 // Proves: with --processes 2 --metrics-endpoint, /metrics answers for both
 // processes whichever one takes the request: both reactors' series are there
 // and they add up to every link the load opened (one process alone has only
