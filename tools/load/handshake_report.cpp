@@ -3,24 +3,12 @@
 #include <cstring>
 
 #include "tools/load/histogram_json.hpp"
+#include "tools/load/report.hpp"
 
 namespace ringlink::load {
 namespace {
 
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
-
-void print_counts(std::FILE* out, const char* title, const std::map<int, std::uint64_t>& m, bool errno_names) {
-  if (m.empty()) return;
-  std::fprintf(out, "    %s:", title);
-  for (const auto& [k, v] : m) {
-    if (errno_names) {
-      std::fprintf(out, " %s (%d) x%llu", std::strerror(k), k, (unsigned long long)v);
-    } else {
-      std::fprintf(out, " %d x%llu", k, (unsigned long long)v);
-    }
-  }
-  std::fprintf(out, "\n");
-}
 
 }  // namespace
 
@@ -54,9 +42,9 @@ void print_handshake_report(std::FILE* out, const Options& o, const Results& r) 
     std::fprintf(out, " mean %.1f\n", h.mean() / 1e3);
   }
   std::fprintf(out, "  errors: %llu\n", (unsigned long long)r.errors());
-  print_counts(out, "connect errors", r.connect_errors, true);
-  print_counts(out, "upgrades refused (HTTP status)", r.upgrade_failures, false);
-  print_counts(out, "closes other than 1000 (code)", r.unexpected_closes, false);
+  print_map(out, "connect errors", r.connect_errors, true);
+  print_map(out, "upgrades refused (HTTP status)", r.upgrade_failures, false);
+  print_map(out, "closes other than 1000 (code)", r.unexpected_closes, false);
   if (r.connects_unfinished)
     std::fprintf(out, "    connections still in a cycle at the end: %llu\n", (unsigned long long)r.connects_unfinished);
   for (const std::string& w : r.warnings) std::fprintf(out, "WARNING: %s\n", w.c_str());

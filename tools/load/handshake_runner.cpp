@@ -11,14 +11,11 @@
 #include "engine/clock.hpp"
 #include "engine/link.hpp"
 #include "engine/server.hpp"
+#include "tools/load/client_engine.hpp"
 
 namespace ringlink::load {
 namespace {
 
-constexpr std::uint32_t handshake_timeout_ms = 10'000;
-// The client waits this long for the server's FIN after the close reply
-// (see runner.cpp); a cycle never waits longer than that to start again.
-constexpr std::uint32_t close_timeout_ms = 1000;
 
 // One writer (its reactor), any reader: no locked read-modify-write.
 struct Counter {
@@ -197,18 +194,7 @@ void HandshakeRunner::tick(std::uint64_t now) {
 }
 
 bool HandshakeRunner::run(Results& r, std::string& error) {
-  ServerConfig cfg;
-  cfg.listen = false;
-  cfg.reactors = o_.threads;
-  cfg.handshake_timeout_ms = handshake_timeout_ms;
-  cfg.close_timeout_ms = close_timeout_ms;
-  cfg.ping_interval_ms = 0;
-  cfg.idle_timeout_ms = 0;
-  server_ = std::make_unique<Server>(cfg, *this);
-  if (const int err = server_->start(); err < 0) {
-    error = std::string("cannot start the engine: ") + std::strerror(-err);
-    return false;
-  }
+  if (!start_client_engine(server_, *this, o_.threads, error)) return false;
   start_ns_ = steady_now_ns();
   next_progress_ns_ = start_ns_ + 1'000'000'000ULL;
   const std::uint64_t start = start_ns_ + static_cast<std::uint64_t>(o_.warmup_s * 1e9);

@@ -12,6 +12,7 @@
 #include "engine/clock.hpp"
 #include "engine/link.hpp"
 #include "engine/server.hpp"
+#include "tools/load/client_engine.hpp"
 #include "tools/load/pubsub_stream.hpp"
 
 namespace ringlink::load {
@@ -20,8 +21,6 @@ namespace {
 constexpr std::uint32_t ticker_ms = 1;
 constexpr std::uint64_t warmup_period_ns = 50'000'000;
 constexpr std::uint32_t max_sends_per_pass = 1024;
-constexpr std::uint32_t handshake_timeout_ms = 10'000;
-constexpr std::uint32_t close_timeout_ms = 1000;
 
 enum class Phase : std::uint8_t { connecting, confirming, running, draining, closing };
 
@@ -339,18 +338,7 @@ bool PubsubRunner::run(PubsubResults& r, std::string& error) {
     targets_.push_back(std::move(t));
   }
   r.nodes = static_cast<std::uint32_t>(targets_.size());
-  ServerConfig cfg;
-  cfg.listen = false;
-  cfg.reactors = o_.threads;
-  cfg.handshake_timeout_ms = handshake_timeout_ms;
-  cfg.close_timeout_ms = close_timeout_ms;
-  cfg.ping_interval_ms = 0;
-  cfg.idle_timeout_ms = 0;
-  server_ = std::make_unique<Server>(cfg, *this);
-  if (const int err = server_->start(); err < 0) {
-    error = std::string("cannot start the engine: ") + std::strerror(-err);
-    return false;
-  }
+  if (!start_client_engine(server_, *this, o_.threads, error)) return false;
   start_ns_ = steady_now_ns();
   next_progress_ns_ = start_ns_ + 1'000'000'000ULL;
   const auto never = [] { return false; };

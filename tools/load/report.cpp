@@ -38,6 +38,9 @@ void print_histogram(std::FILE* out, const char* title, const Histogram& h) {
   std::fprintf(out, " max %.1f  mean %.1f\n", us(h.max()), h.mean() / 1e3);
 }
 
+
+}  // namespace
+
 void print_map(std::FILE* out, const char* title, const std::map<int, std::uint64_t>& m, bool errno_names) {
   if (m.empty()) return;
   std::fprintf(out, "    %s:", title);
@@ -50,8 +53,6 @@ void print_map(std::FILE* out, const char* title, const std::map<int, std::uint6
   }
   std::fprintf(out, "\n");
 }
-
-}  // namespace
 
 void print_report(std::FILE* out, const Options& o, const Results& r) {
   if (o.handshakes) return print_handshake_report(out, o, r);

@@ -19,6 +19,7 @@
 #include "engine/clock.hpp"
 #include "engine/link.hpp"
 #include "engine/server.hpp"
+#include "tools/load/client_engine.hpp"
 #include "tools/load/handshake_runner.hpp"
 #include "tools/load/sequence.hpp"
 
@@ -36,11 +37,6 @@ constexpr double saturated_cpu_percent = 90.0;
 // A send later than this behind its schedule (p99), without backpressure,
 // means the tool itself is too slow (two timer ticks of slack).
 constexpr std::uint64_t behind_schedule_ns = 20'000'000;
-// After our close is answered the client waits for the server's FIN; the
-// engine can miss a FIN that arrives together with the close reply, so this
-// bounds that wait (it costs the run its length at the very end, nothing else).
-constexpr std::uint32_t close_timeout_ms = 1000;
-constexpr std::uint32_t handshake_timeout_ms = 10'000;
 
 enum class Phase : std::uint8_t { ramp, running, draining, closing };
 
@@ -650,18 +646,7 @@ bool LoadRunner::all_closed() const {
 }
 
 bool LoadRunner::run(Results& r, std::string& error) {
-  ServerConfig cfg;
-  cfg.listen = false;
-  cfg.reactors = o_.threads;
-  cfg.handshake_timeout_ms = handshake_timeout_ms;
-  cfg.close_timeout_ms = close_timeout_ms;
-  cfg.ping_interval_ms = 0;  // idle mode pings on its own schedule, and measures the round trip
-  cfg.idle_timeout_ms = 0;
-  server_ = std::make_unique<Server>(cfg, *this);
-  if (const int err = server_->start(); err < 0) {
-    error = std::string("cannot start the engine: ") + std::strerror(-err);
-    return false;
-  }
+  if (!start_client_engine(server_, *this, o_.threads, error)) return false;
   busiest_.assign(threads_.size(), -1.0);
   start_ns_ = steady_now_ns();
   next_progress_ns_ = start_ns_ + 1'000'000'000ULL;
