@@ -23,18 +23,10 @@ build=${1:?usage: pubsub_peers.sh BUILD_DIR [RUNS] [SUBS] [RATE] [TOPICS] [PUBS]
 runs=${2:-3} subs=${3:-1000} rate=${4:-1000} topics=${5:-100} pubs=${6:-10} duration=${7:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 peers=$(cd "$here/../peers/node" && pwd)
-ulimit -n 20000 2>/dev/null || true
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. "$here/lib/children.sh"
 # Install the pinned npm packages once, before anything is timed.
 [ -d "$peers/node_modules/socket.io" ] || (cd "$peers" && npm ci --prefer-offline --no-audit --no-fund >/dev/null)
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 
@@ -42,9 +34,7 @@ rport=$(free_port)
 echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (shared with other work); commit $(git -C "$here" rev-parse --short HEAD); redis-server $(redis-server --version | grep -o 'v=[0-9.]*'), node $(node --version)"
 echo "# command: bench/scripts/pubsub_peers.sh $*"
 echo "# runs=$runs subs=$subs rate=$rate/s topics=$topics pubs=$pubs duration=${duration}s; redis + 2 nodes on core 0, load on core 1"
-taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
-pids+=($!)
-wait_port "$rport"
+start_redis "$rport" 0
 
 # start_nodes PEER: two nodes of PEER on core 0; sets node_pids and urls.
 start_nodes() {

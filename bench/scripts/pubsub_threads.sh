@@ -10,21 +10,12 @@ set -euo pipefail
 build=${1:?usage: pubsub_threads.sh BUILD_DIR [SUBS] [RATE] [TOPICS] [PUBS] [WINDOW_S]}
 subs=${2:-1000} rate=${3:-1000} topics=${4:-100} pubs=${5:-10} window=${6:-5}
 here=$(cd "$(dirname "$0")" && pwd)
-ulimit -n 20000 2>/dev/null || true
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+. "$here/lib/children.sh"
+port=$(free_port)
 echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (shared with other work); commit $(git -C "$here" rev-parse --short HEAD)"
 echo "# command: bench/scripts/pubsub_threads.sh $*"
 echo "# subs=$subs rate=$rate/s topics=$topics pubs=$pubs window=${window}s; redis + 2 nodes on core 0, load on core 1"
-taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
-pids+=($!)
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+start_redis "$port" 0
 nodes=()
 for node in a b; do
   taskset -c 0 "$build/tools/ringlink-echo" --port 0 --port-file "$work/$node.port" --reactors 1 --ping-interval 0 \
