@@ -328,8 +328,8 @@ TEST_F(Tls, TruncatedRecordsAfterTheUpgradeEndCleanly) {
 
 // 200 idle wss:// links and one more that sends as fast as it can and never
 // reads (tls_peer.py flood_pause / flood_close), against the lossless echo:
-// what the flooder meets is `policy`'s answer; every idle link echoes
-// during the flood and after it, and closes 1000 at the end.
+// what the flooder meets is `policy`'s answer; idle links echo in turn
+// during the flood, every one of them after it, and all close 1000.
 void Tls::flood_beside_idle_links(ringlink::OutboundPolicy policy) {
   constexpr std::size_t idle = 200;
   ringlink::ServerConfig cfg = config();
@@ -376,15 +376,15 @@ void Tls::flood_beside_idle_links(ringlink::OutboundPolicy policy) {
 
 // Proves: a flooder against the default policy (reject) and a lossless echo is paused: its
 // writes stall under TCP flow control (send_backpressured, read_pauses), then every echo comes
-// back in order and it closes 1000; 200 idle TLS links on the same server echo during the flood
-// and after it.
+// back in order and it closes 1000; 200 idle TLS links on the same server are untouched: those
+// asked during the flood echo, all 200 echo after it and close 1000.
 TEST_F(Tls, FloodingLinkIsPausedAndIdleLinksAreUntouched) {
   flood_beside_idle_links(ringlink::OutboundPolicy::reject);
 }
 
 // Proves: with close_slow, a flooder that never reads is closed 1008 (closes{slow_consumer}),
-// its connection ends, and 200 idle TLS links on the same server echo during the flood and
-// after it, then close 1000.
+// its connection ends, and 200 idle TLS links on the same server are untouched: those asked
+// during the flood echo, all 200 echo after it and close 1000.
 TEST_F(Tls, FloodingLinkIsClosedSlowAndIdleLinksAreUntouched) {
   flood_beside_idle_links(ringlink::OutboundPolicy::close_slow);
 }

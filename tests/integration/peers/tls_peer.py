@@ -23,8 +23,9 @@ Modes:
              sends frames as fast as it can and reads nothing; against a
              lossless echo (pause on backpressure) its writes must stall,
              and once it reads, every echo comes back in order and it
-             closes 1000. Each idle link echoes once while the flood runs
-             (in turn) and once after it, then closes 1000.
+             closes 1000. While the flood runs the idle links echo in
+             turn (one round trip per 32 frames sent); after it each one
+             echoes, then closes 1000.
   flood_close [IDLE]  the same against close_slow: the flooder's link must
              end (reset, or our reads reach its end); prints the close
              code it saw, if any, as "flooder close=CODE"
