@@ -92,6 +92,28 @@ class Tls : public ::testing::Test {
             certs.ca(), mode};
   }
 
+  // A python-websockets link (ws_client.py hold) open on the TLS port, or
+  // null (a failure is added).
+  std::unique_ptr<itest::PeerProcess> hold_link(const EchoServer& s) const {
+    auto hold = itest::PeerProcess::start(ws_client(s, {"hold"}));
+    if (!hold) {
+      ADD_FAILURE() << "spawn failed";
+      return nullptr;
+    }
+    auto line = hold->read_line(10s);
+    if (!line || *line != "open") {
+      ADD_FAILURE() << "the held link did not open: " << hold->stderr_text();
+      return nullptr;
+    }
+    return hold;
+  }
+  // Stops the server: the held link, untouched until then, gets its 1001.
+  static void expect_hold_ends_with_the_stop(EchoServer& s, itest::PeerProcess& hold) {
+    s.server().stop(2s);
+    auto status = hold.wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(itest::exited_ok(*status)) << hold.stderr_text();
+  }
   void flood_beside_idle_links(ringlink::OutboundPolicy policy);
 
   itest::TlsCerts certs;
@@ -208,10 +230,8 @@ TEST_F(Tls, SniChoosesCertificateByName) {
 TEST_F(Tls, ReloadUsesNewFilesAndKeepsOldOnError) {
   EchoServer echo(config());
   ASSERT_EQ(echo.start(), 0);
-  auto hold = itest::PeerProcess::start(ws_client(echo, {"hold"}));
+  auto hold = hold_link(echo);
   ASSERT_TRUE(hold);
-  auto line = hold->read_line(10s);
-  ASSERT_TRUE(line && *line == "open") << hold->stderr_text();
 
   auto subject = [&] {
     const std::string out = s_client(echo, "", "printf ''");
@@ -233,10 +253,7 @@ TEST_F(Tls, ReloadUsesNewFilesAndKeepsOldOnError) {
   EXPECT_NE(why.find(certs.pem("server")), std::string::npos) << why;
   EXPECT_EQ(subject(), "renewed.test");
   // The link opened before both reloads is still served: the stop's 1001 reaches it.
-  echo.server().stop(2s);
-  auto status = hold->wait(10s);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(itest::exited_ok(*status)) << hold->stderr_text();
+  expect_hold_ends_with_the_stop(echo, *hold);
 }
 
 // Proves: TLS 1.3 KeyUpdate (s_client's "K") is answered and the link goes on; a TLS 1.2
@@ -263,10 +280,8 @@ TEST_F(Tls, BadClientsEndCleanlyAndAreCounted) {
   cfg.handshake_timeout_ms = 500;
   EchoServer echo(cfg);
   ASSERT_EQ(echo.start(), 0);
-  auto hold = itest::PeerProcess::start(ws_client(echo, {"hold"}));
+  auto hold = hold_link(echo);
   ASSERT_TRUE(hold);
-  auto line = hold->read_line(10s);
-  ASSERT_TRUE(line && *line == "open") << hold->stderr_text();
 
   EXPECT_EQ(itest::run_peer(tls_peer(echo, "plaintext"), 30s), "");
   EXPECT_EQ(itest::run_peer(tls_peer(echo, "garbage"), 30s), "");
@@ -286,10 +301,7 @@ TEST_F(Tls, BadClientsEndCleanlyAndAreCounted) {
   EXPECT_EQ(m.tls_handshakes, 2u);  // the held link and the split ClientHello
   EXPECT_EQ(m.handler_exceptions, 0u);
 
-  echo.server().stop(2s);
-  auto status = hold->wait(10s);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(itest::exited_ok(*status)) << hold->stderr_text();
+  expect_hold_ends_with_the_stop(echo, *hold);
 }
 
 // Proves: after the TLS handshake and the upgrade, half a record then an RST, and half a record
@@ -299,10 +311,8 @@ TEST_F(Tls, BadClientsEndCleanlyAndAreCounted) {
 TEST_F(Tls, TruncatedRecordsAfterTheUpgradeEndCleanly) {
   EchoServer echo(config());
   ASSERT_EQ(echo.start(), 0);
-  auto hold = itest::PeerProcess::start(ws_client(echo, {"hold"}));
+  auto hold = hold_link(echo);
   ASSERT_TRUE(hold);
-  auto line = hold->read_line(10s);
-  ASSERT_TRUE(line && *line == "open") << hold->stderr_text();
 
   EXPECT_EQ(itest::run_peer(tls_peer(echo, "record_reset"), 30s), "");
   EXPECT_TRUE(ringlink::test::eventually([&] { return echo.server().snapshot().tls_truncated == 1; }, close_wait))
@@ -320,10 +330,7 @@ TEST_F(Tls, TruncatedRecordsAfterTheUpgradeEndCleanly) {
   EXPECT_EQ(m.queued_bytes, 0u);
   EXPECT_EQ(m.handler_exceptions, 0u);
 
-  echo.server().stop(2s);
-  auto status = hold->wait(10s);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(itest::exited_ok(*status)) << hold->stderr_text();
+  expect_hold_ends_with_the_stop(echo, *hold);
 }
 
 // 200 idle wss:// links and one more that sends as fast as it can and never

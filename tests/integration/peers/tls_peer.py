@@ -199,6 +199,20 @@ class Wss:
                 return opcode, payload
             self.plain += self.recv(1)
 
+    def take(self, data):
+        """Feeds ciphertext in; the complete server frames it finished."""
+        self.incoming.write(data)
+        try:
+            while True:
+                self.plain += self.obj.read(65536)
+        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+            pass
+        frames = []
+        while (got := parse_frame(self.plain)) is not None:
+            opcode, payload, self.plain = got
+            frames.append((opcode, payload))
+        return frames
+
     def echo(self, payload):
         self.send(client_frame(payload))
         opcode, got = self.frame()
@@ -333,17 +347,7 @@ def flood_drain(flooder, pending, made):
             continue
         if not data:
             fail(f"the server closed after {seq} of {made} echoes")
-        flooder.incoming.write(data)
-        while True:
-            try:
-                flooder.plain += flooder.obj.read(65536)
-            except ssl.SSLWantReadError:
-                break
-        while True:
-            got = parse_frame(flooder.plain)
-            if got is None:
-                break
-            opcode, payload, flooder.plain = got
+        for opcode, payload in flooder.take(data):
             if (opcode, payload) != (0x2, flood_payload(seq)):
                 fail(f"echo {seq} was {opcode} {payload[:12]!r}")
             seq += 1
@@ -369,17 +373,7 @@ def flood_end(flooder, ended):
             return code
         if not data:
             return code
-        flooder.incoming.write(data)
-        try:
-            while True:
-                flooder.plain += flooder.obj.read(65536)
-        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
-            pass
-        while True:
-            got = parse_frame(flooder.plain)
-            if got is None:
-                break
-            opcode, payload, flooder.plain = got
+        for opcode, payload in flooder.take(data):
             if opcode == 0x8:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
     fail("the flooder's link did not end")
