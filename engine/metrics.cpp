@@ -65,6 +65,7 @@ void MetricsSnapshot::add(const ReactorMetrics& m) noexcept {
   tls_handshakes_pending += m.tls_handshakes_pending.get();
   tls_handshakes_queued += m.tls_handshakes_queued.get();
   tls_handshakes_shed += m.tls_handshakes_shed.get();
+  tls_truncated += m.tls_truncated.get();
   for (std::size_t i = 0; i < tls_handshake_us.size(); ++i) tls_handshake_us[i] += m.tls_handshake_us[i].get();
   topic_delivered += m.topic_delivered.get();
   topic_dropped += m.topic_dropped.get();
@@ -150,6 +151,8 @@ constexpr Series kSeries[] = {
      &ReactorMetrics::tls_handshakes_queued},
     {"ringlink_tls_handshakes_shed_total", "counter", "TLS connections refused because the admission queue was full.",
      &ReactorMetrics::tls_handshakes_shed},
+    {"ringlink_tls_truncated_total", "counter",
+     "TLS links whose peer's stream ended (FIN or reset) in the middle of a record.", &ReactorMetrics::tls_truncated},
     {"ringlink_topic_delivered_total", "counter", "Publications queued on subscribers' links.",
      &ReactorMetrics::topic_delivered},
     {"ringlink_topic_dropped_total", "counter",

@@ -107,6 +107,7 @@ struct ReactorMetrics {
   Counter tls_handshakes_pending;// gauge: handshake steps waiting for admission
   Counter tls_handshakes_queued; // handshake steps that had to wait (the turn's budget was spent)
   Counter tls_handshakes_shed;   // connections refused: the admission queue was full
+  Counter tls_truncated;         // TLS links whose peer's stream ended (FIN or reset) inside a record
   std::array<Counter, tls_handshake_bounds_us.size()> tls_handshake_us{};
   Counter tls_handshake_us_sum;
   Counter topic_delivered;       // publications queued on subscribers' links
@@ -170,6 +171,7 @@ struct MetricsSnapshot {
   std::uint64_t tls_handshakes = 0, tls_failed_timeout = 0, tls_failed_protocol = 0;
   std::uint64_t tls_failed_certificate = 0, tls_failed_plaintext = 0;
   std::uint64_t tls_handshakes_pending = 0, tls_handshakes_queued = 0, tls_handshakes_shed = 0;
+  std::uint64_t tls_truncated = 0;
   std::array<std::uint64_t, tls_handshake_bounds_us.size()> tls_handshake_us{};
   std::uint64_t topic_delivered = 0, topic_dropped = 0, topic_gaps = 0, topic_link_cap = 0;
   std::uint64_t deflate_links = 0, deflate_context_bytes = 0, deflate_contexts = 0, deflate_shared_fallbacks = 0, deflate_in_wire_bytes = 0, deflate_in_plain_bytes = 0, deflate_out_plain_bytes = 0, deflate_out_wire_bytes = 0, deflate_calls = 0, deflate_rsv1_errors = 0, deflate_corrupt = 0, deflate_too_big = 0;

@@ -316,6 +316,7 @@ class Reactor {
   void tls_handshake_done(Link& link) noexcept;
   void tls_close_notify(Link& link) noexcept;
   void tls_timed_out(Link& link) noexcept;
+  void tls_stream_ended(Link& link) noexcept;
   bool tls_admit(Link& link) noexcept;
   void tls_admit_queued() noexcept;
 

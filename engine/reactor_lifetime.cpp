@@ -70,6 +70,10 @@ void Reactor::free_link(Link& l) noexcept {
 void Reactor::abort_link(Link& l, CloseReason why, std::uint16_t code, int error) noexcept {
   if (l.closed()) return;
   const LinkState was = l.state_;
+  if constexpr (config::tls) {
+    // The peer's stream ended (FIN, reset): on a TLS link, maybe inside a record.
+    if (l.has(Link::f_tls) && (why == CloseReason::peer_eof || why == CloseReason::io_error)) tls_stream_ended(l);
+  }
   l.state_ = LinkState::closed;
   leave_topics(l);
   metrics_.closed(why);

@@ -413,6 +413,14 @@ void Reactor::tls_close_notify(Link& l) noexcept {
   tls_out_.clear();
 }
 
+// The peer's stream ended (FIN, or an error such as a reset). Inside a
+// record, that is a truncation: a peer that died mid-write, or one that cut
+// its stream on purpose. Counted apart from the plain end the close reason
+// (peer_eof, io_error) already says.
+void Reactor::tls_stream_ended(Link& l) noexcept {
+  if (tls_of(l)->mid_record()) metrics_.tls_truncated.add();
+}
+
 void Reactor::tls_timed_out(Link& l) noexcept {
   TlsLink& t = *tls_of(l);
   if (t.counted || t.handshake_done()) return;

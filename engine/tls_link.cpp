@@ -152,6 +152,13 @@ bool TlsLink::handshake_done() const noexcept { return SSL_is_init_finished(ssl_
 
 bool TlsLink::has_buffered_plaintext() const noexcept { return SSL_pending(ssl_) > 0; }
 
+// SSL_has_pending also counts a record's bytes read but not yet decrypted
+// (a record OpenSSL has begun); SSL_pending only decrypted plaintext.
+// A session that failed is no truncation, whatever it holds.
+bool TlsLink::mid_record() const noexcept {
+  return failure_ == Failure::none && SSL_has_pending(ssl_) == 1 && SSL_pending(ssl_) == 0;
+}
+
 bool TlsLink::readable() const noexcept { return in_len_ > 0 || SSL_has_pending(ssl_) == 1; }
 
 }  // namespace ringlink

@@ -66,6 +66,9 @@ class TlsLink {
   // Bytes of plaintext OpenSSL decrypted and holds (a record read past the
   // room given to read()).
   bool has_buffered_plaintext() const noexcept;
+  // Has OpenSSL taken part of a record (a header, or part of a body) and
+  // waits for the rest?
+  bool mid_record() const noexcept;
   // Is a read() worth calling: ciphertext given, or bytes OpenSSL holds?
   // Calling it with neither would make OpenSSL allocate its 16 KiB record
   // buffer for a header that is not there, and keep it while the link idles.

@@ -4,7 +4,9 @@
 # (core 1), once over ws:// and once over wss:// (a P-256 certificate made
 # here with openssl; TLS 1.3), and idle_links.py reports the server's RSS
 # growth per link after 100 warm-up links. Prints both lines and the
-# difference: what TLS adds to an idle link.
+# difference: what TLS adds to an idle link. Then, when the build has it,
+# bench/tls_idle_heap says where the TLS link's bytes go: OpenSSL's heap
+# per idle server session, by call site (1,000 sessions in memory).
 #
 #   bench/scripts/tls_idle_links.sh BUILD_DIR [LINKS]
 set -euo pipefail
@@ -32,6 +34,10 @@ for mode in plain tls; do
   kill $spid; wait $spid 2>/dev/null || true
   rm -rf "$work"
   echo "$mode $line"
-  eval "per_$mode=$(sed -n 's/.*bytes_per_link=\([0-9]*\).*/\1/p' <<<"$line")"
+  # " bytes_per_link=", not "burst_bytes_per_link=": the figure at rest.
+  eval "per_$mode=$(sed -n 's/.* bytes_per_link=\([0-9]*\).*/\1/p' <<<"$line")"
 done
 echo "tls_adds_bytes_per_idle_link=$((per_tls - per_plain)) (links=$links, one reactor, $(uname -r))"
+if [ -x "$build/bench/tls_idle_heap" ]; then
+  taskset -c 0 "$build/bench/tls_idle_heap" 1000 --sites 25
+fi

@@ -3,7 +3,12 @@
 // first sends a message through the page's form, the second must show it and
 // the third must not. Saves a screenshot of each page in ARTIFACT_DIR.
 //
-//   node chat_browser.js CHAT_BINARY ARTIFACT_DIR
+//   node chat_browser.js CHAT_BINARY ARTIFACT_DIR [--tls]
+//
+// --tls: the page over https:// and its WebSockets over wss://, with a
+// self-signed certificate made here by `openssl req` (never committed);
+// Chromium runs with --ignore-certificate-errors. The chat's /metrics must
+// then count the pages' TLS handshakes and no TLS failure.
 //
 // Fails (exit 1) with a message saying what to install when chromium or
 // playwright-core is missing: this test is never skipped silently.
@@ -11,6 +16,7 @@
 
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -40,11 +46,27 @@ function loadPlaywright() {
   return require(modulePath);
 }
 
-// Starts the chat example on port 0 and resolves with { proc, port } once it
-// printed its URL.
-function startChat(binary) {
+// A self-signed certificate for 127.0.0.1 in `dir`: [cert, key].
+function makeCertificate(dir) {
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  try {
+    execFileSync('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-days', '2', '-keyout', key, '-out', cert, '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'pipe', timeout: 30_000 });
+  } catch (e) {
+    fail(`openssl req failed (${e.message}): install openssl (make deps)`);
+  }
+  return [cert, key];
+}
+
+// Starts the chat example on port 0 (and, given a certificate, its TLS
+// listener on port 0) and resolves with { proc, port, tlsPort } once it
+// printed its URLs.
+function startChat(binary, certificate) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(binary, ['0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = certificate ? ['0', certificate[0], certificate[1], '0'] : ['0'];
+    const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     chatProcess = proc;
     let out = '';
     let err = '';
@@ -52,7 +74,10 @@ function startChat(binary) {
     proc.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
-      if (m) resolve({ proc, port: Number(m[1]), output: () => out, errors: () => err });
+      const t = out.match(/https:\/\/127\.0\.0\.1:(\d+)\//);
+      if (m && (!certificate || t)) {
+        resolve({ proc, port: Number(m[1]), tlsPort: t ? Number(t[1]) : 0, output: () => out, errors: () => err });
+      }
     });
     proc.on('error', reject);
     proc.on('exit', (code) => reject(new Error(`chat exited (${code}) before printing its URL: ${err}`)));
@@ -67,17 +92,40 @@ function stopChat(chat) {
   });
 }
 
+// The chat's Prometheus text (plain listener), summed over reactors and
+// labels: name -> value.
+function metrics(port) {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics', timeout: 5_000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => {
+        const sums = {};
+        for (const line of body.split('\n')) {
+          const m = line.match(/^(\w+)(?:\{[^}]*\})? (\S+)$/);
+          if (m) sums[m[1]] = (sums[m[1]] || 0) + Number(m[2]);
+        }
+        resolve(sums);
+      });
+    }).on('error', reject);
+  });
+}
+
 async function main() {
-  const [binary, artifactDir] = process.argv.slice(2);
-  if (!binary || !artifactDir) fail('usage: node chat_browser.js CHAT_BINARY ARTIFACT_DIR');
+  const [binary, artifactDir, flag] = process.argv.slice(2);
+  if (!binary || !artifactDir || (flag !== undefined && flag !== '--tls')) {
+    fail('usage: node chat_browser.js CHAT_BINARY ARTIFACT_DIR [--tls]');
+  }
+  const tls = flag === '--tls';
   if (!fs.existsSync(chromiumPath)) {
     fail(`${chromiumPath} not found: install Debian's chromium (apt-get install chromium chromium-driver, or make deps)`);
   }
   const { chromium } = loadPlaywright();
   fs.mkdirSync(artifactDir, { recursive: true });
 
-  const chat = await startChat(binary);
-  const base = `http://127.0.0.1:${chat.port}/`;
+  const certDir = tls ? fs.mkdtempSync(path.join(os.tmpdir(), 'ringlink-chat-cert-')) : null;
+  const chat = await startChat(binary, tls ? makeCertificate(certDir) : null);
+  const base = tls ? `https://127.0.0.1:${chat.tlsPort}/` : `http://127.0.0.1:${chat.port}/`;
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlink-chromium-'));
   let context;
   try {
@@ -87,7 +135,8 @@ async function main() {
       executablePath: chromiumPath,
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+             '--disable-background-networking', '--disable-component-update', '--disable-sync']
+        .concat(tls ? ['--ignore-certificate-errors'] : []),
       viewport: { width: 720, height: 560 },
       timeout: 30_000,
     });
@@ -97,6 +146,8 @@ async function main() {
       const resp = await page.goto(base + query);
       if (!resp || resp.status() !== 200) fail(`GET /${query} answered ${resp && resp.status()}`);
       await page.waitForSelector('#status[data-state="open"]', { timeout: 10_000 });
+      const protocol = await page.evaluate(() => location.protocol);
+      if (protocol !== (tls ? 'https:' : 'http:')) fail(`page ${query} was loaded over ${protocol}`);
       return page;
     };
     const alice = await open('?room=lobby&name=alice');
@@ -126,21 +177,35 @@ async function main() {
       fail(`bob's page shows ${JSON.stringify(bobLog)}, expected ${JSON.stringify(expected)}`);
     }
 
+    if (tls) {
+      // The page takes wss:// when it was loaded over https://: each of the
+      // three WebSockets is a TLS link (the page loads add their own
+      // handshakes); none failed.
+      const m = await metrics(chat.port);
+      if (!(m.ringlink_tls_handshakes_total >= 3) || m.ringlink_links_open !== 3 ||
+          m.ringlink_tls_handshakes_failed_total !== 0) {
+        fail(`/metrics after three wss:// pages: ${m.ringlink_tls_handshakes_total} TLS handshakes, ` +
+             `${m.ringlink_links_open} links open, ${m.ringlink_tls_handshakes_failed_total} TLS failures`);
+      }
+      console.log(`wss://: ${m.ringlink_tls_handshakes_total} TLS handshakes, ${m.ringlink_links_open} links open`);
+    }
+
     for (const [name, page] of [['alice', alice], ['bob', bob], ['carol', carol]]) {
-      const file = path.join(artifactDir, `chat_browser_${name}.png`);
+      const file = path.join(artifactDir, `chat_browser_${name}${tls ? '_tls' : ''}.png`);
       await page.screenshot({ path: file });
       console.log(`screenshot: ${file}`);
     }
   } finally {
     if (context) await context.close();
     fs.rmSync(profile, { recursive: true, force: true });
+    if (certDir) fs.rmSync(certDir, { recursive: true, force: true });
   }
 
   const status = await stopChat(chat);
   if (!status || status.code !== 0) {
     fail(`chat did not stop cleanly on SIGTERM: ${JSON.stringify(status)}; stderr: ${chat.errors()}`);
   }
-  console.log('chat in chromium: ok');
+  console.log(`chat in chromium${tls ? ' over wss://' : ''}: ok`);
 }
 
 const guard = setTimeout(() => fail(`no result within ${deadlineMs / 1000} s`), deadlineMs);

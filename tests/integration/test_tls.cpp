@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <filesystem>
 #include <fstream>
@@ -90,6 +91,30 @@ class Tls : public ::testing::Test {
     return {itest::python(), itest::peer_script("tls_peer.py"), "127.0.0.1", std::to_string(s.tls_port()),
             certs.ca(), mode};
   }
+
+  // A python-websockets link (ws_client.py hold) open on the TLS port, or
+  // null (a failure is added).
+  std::unique_ptr<itest::PeerProcess> hold_link(const EchoServer& s) const {
+    auto hold = itest::PeerProcess::start(ws_client(s, {"hold"}));
+    if (!hold) {
+      ADD_FAILURE() << "spawn failed";
+      return nullptr;
+    }
+    auto line = hold->read_line(10s);
+    if (!line || *line != "open") {
+      ADD_FAILURE() << "the held link did not open: " << hold->stderr_text();
+      return nullptr;
+    }
+    return hold;
+  }
+  // Stops the server: the held link, untouched until then, gets its 1001.
+  static void expect_hold_ends_with_the_stop(EchoServer& s, itest::PeerProcess& hold) {
+    s.server().stop(2s);
+    auto status = hold.wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(itest::exited_ok(*status)) << hold.stderr_text();
+  }
+  void flood_beside_idle_links(ringlink::OutboundPolicy policy);
 
   itest::TlsCerts certs;
 };
@@ -205,10 +230,8 @@ TEST_F(Tls, SniChoosesCertificateByName) {
 TEST_F(Tls, ReloadUsesNewFilesAndKeepsOldOnError) {
   EchoServer echo(config());
   ASSERT_EQ(echo.start(), 0);
-  auto hold = itest::PeerProcess::start(ws_client(echo, {"hold"}));
+  auto hold = hold_link(echo);
   ASSERT_TRUE(hold);
-  auto line = hold->read_line(10s);
-  ASSERT_TRUE(line && *line == "open") << hold->stderr_text();
 
   auto subject = [&] {
     const std::string out = s_client(echo, "", "printf ''");
@@ -230,10 +253,7 @@ TEST_F(Tls, ReloadUsesNewFilesAndKeepsOldOnError) {
   EXPECT_NE(why.find(certs.pem("server")), std::string::npos) << why;
   EXPECT_EQ(subject(), "renewed.test");
   // The link opened before both reloads is still served: the stop's 1001 reaches it.
-  echo.server().stop(2s);
-  auto status = hold->wait(10s);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(itest::exited_ok(*status)) << hold->stderr_text();
+  expect_hold_ends_with_the_stop(echo, *hold);
 }
 
 // Proves: TLS 1.3 KeyUpdate (s_client's "K") is answered and the link goes on; a TLS 1.2
@@ -260,10 +280,8 @@ TEST_F(Tls, BadClientsEndCleanlyAndAreCounted) {
   cfg.handshake_timeout_ms = 500;
   EchoServer echo(cfg);
   ASSERT_EQ(echo.start(), 0);
-  auto hold = itest::PeerProcess::start(ws_client(echo, {"hold"}));
+  auto hold = hold_link(echo);
   ASSERT_TRUE(hold);
-  auto line = hold->read_line(10s);
-  ASSERT_TRUE(line && *line == "open") << hold->stderr_text();
 
   EXPECT_EQ(itest::run_peer(tls_peer(echo, "plaintext"), 30s), "");
   EXPECT_EQ(itest::run_peer(tls_peer(echo, "garbage"), 30s), "");
@@ -283,10 +301,99 @@ TEST_F(Tls, BadClientsEndCleanlyAndAreCounted) {
   EXPECT_EQ(m.tls_handshakes, 2u);  // the held link and the split ClientHello
   EXPECT_EQ(m.handler_exceptions, 0u);
 
-  echo.server().stop(2s);
-  auto status = hold->wait(10s);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(itest::exited_ok(*status)) << hold->stderr_text();
+  expect_hold_ends_with_the_stop(echo, *hold);
+}
+
+// Proves: after the TLS handshake and the upgrade, half a record then an RST, and half a record
+// then a FIN (the peer's close), each end only their own link (1006, closed as io_error or
+// peer_eof) and count in tls_truncated; a link open meanwhile is untouched, nothing stays queued
+// and no TLS failure is counted for them.
+TEST_F(Tls, TruncatedRecordsAfterTheUpgradeEndCleanly) {
+  EchoServer echo(config());
+  ASSERT_EQ(echo.start(), 0);
+  auto hold = hold_link(echo);
+  ASSERT_TRUE(hold);
+
+  EXPECT_EQ(itest::run_peer(tls_peer(echo, "record_reset"), 30s), "");
+  EXPECT_TRUE(ringlink::test::eventually([&] { return echo.server().snapshot().tls_truncated == 1; }, close_wait))
+      << "an RST in the middle of a record was not counted";
+  EXPECT_EQ(itest::run_peer(tls_peer(echo, "record_truncated"), 30s), "");
+  EXPECT_TRUE(ringlink::test::eventually([&] { return echo.server().snapshot().tls_truncated == 2; }, close_wait))
+      << "a FIN in the middle of a record was not counted";
+  ASSERT_TRUE(echo.handler().wait_closes(2, close_wait));
+  EXPECT_EQ(echo.handler().close_codes(), (std::vector<std::uint16_t>{1006, 1006}));
+  const ringlink::MetricsSnapshot m = echo.server().snapshot();
+  EXPECT_EQ(m.closed(ringlink::CloseReason::io_error) + m.closed(ringlink::CloseReason::peer_eof), 2u);
+  EXPECT_EQ(m.tls_handshakes, 3u);  // the held link and the two cut ones
+  EXPECT_EQ(m.tls_failed_protocol + m.tls_failed_certificate + m.tls_failed_timeout + m.tls_failed_plaintext, 0u);
+  EXPECT_EQ(m.links_open, 1u);
+  EXPECT_EQ(m.queued_bytes, 0u);
+  EXPECT_EQ(m.handler_exceptions, 0u);
+
+  expect_hold_ends_with_the_stop(echo, *hold);
+}
+
+// 200 idle wss:// links and one more that sends as fast as it can and never
+// reads (tls_peer.py flood_pause / flood_close), against the lossless echo:
+// what the flooder meets is `policy`'s answer; idle links echo in turn
+// during the flood, every one of them after it, and all close 1000.
+void Tls::flood_beside_idle_links(ringlink::OutboundPolicy policy) {
+  constexpr std::size_t idle = 200;
+  ringlink::ServerConfig cfg = config();
+  cfg.max_queued_bytes = 256 * 1024;
+  cfg.outbound_policy = policy;
+  cfg.close_timeout_ms = 1000;  // how long a closed flooder may linger
+  EchoServer echo(cfg);
+  ASSERT_EQ(echo.start(), 0);
+  const bool close_slow = policy == ringlink::OutboundPolicy::close_slow;
+  std::vector<std::string> argv = tls_peer(echo, close_slow ? "flood_close" : "flood_pause");
+  argv.push_back(std::to_string(idle));
+  auto peer = itest::PeerProcess::start(argv);
+  ASSERT_TRUE(peer);
+  std::string said;
+  while (auto line = peer->read_line(120s)) said += *line + "\n";
+  auto status = peer->wait(10s);
+  ASSERT_TRUE(status.has_value()) << said;
+  ASSERT_TRUE(itest::exited_ok(*status)) << said << peer->stderr_text();
+  ASSERT_TRUE(echo.handler().wait_closes(idle + 1, close_wait));
+  std::vector<std::uint16_t> codes(idle + 1, 1000);
+  if (close_slow) codes.back() = ringlink::close_code::policy_violation;  // sorted: 1008 last
+  EXPECT_EQ(echo.handler().close_codes(), codes);
+  const ringlink::MetricsSnapshot m = echo.server().snapshot();
+  std::printf("%squeued_bytes_high_water=%llu send_backpressured=%llu read_pauses=%llu\n", said.c_str(),
+              static_cast<unsigned long long>(m.queued_bytes_high_water),
+              static_cast<unsigned long long>(m.send_backpressured), static_cast<unsigned long long>(m.read_pauses));
+  EXPECT_EQ(m.tls_handshakes, idle + 1);
+  if (close_slow) {
+    EXPECT_EQ(m.closed(ringlink::CloseReason::slow_consumer), 1u);
+  } else {
+    EXPECT_NE(said.find("stalled=True"), std::string::npos) << said;
+    EXPECT_GE(m.send_backpressured, 1u);
+    EXPECT_GE(m.read_pauses, 1u);
+    EXPECT_EQ(m.closed(ringlink::CloseReason::slow_consumer), 0u);
+  }
+  // The queue stayed at its cap: one 4 KiB message beyond it is admitted,
+  // records add their headers and tags, an idle link's echo may be queued.
+  EXPECT_LE(m.queued_bytes_high_water, cfg.max_queued_bytes + 8 * 1024);
+  EXPECT_TRUE(ringlink::test::eventually(
+      [&] { return echo.server().snapshot().links_open == 0 && echo.server().snapshot().queued_bytes == 0; }, close_wait));
+  EXPECT_EQ(m.handler_exceptions, 0u);
+  EXPECT_EQ(m.out_of_memory, 0u);
+}
+
+// Proves: a flooder against the default policy (reject) and a lossless echo is paused: its
+// writes stall under TCP flow control (send_backpressured, read_pauses), then every echo comes
+// back in order and it closes 1000; 200 idle TLS links on the same server are untouched: those
+// asked during the flood echo, all 200 echo after it and close 1000.
+TEST_F(Tls, FloodingLinkIsPausedAndIdleLinksAreUntouched) {
+  flood_beside_idle_links(ringlink::OutboundPolicy::reject);
+}
+
+// Proves: with close_slow, a flooder that never reads is closed 1008 (closes{slow_consumer}),
+// its connection ends, and 200 idle TLS links on the same server are untouched: those asked
+// during the flood echo, all 200 echo after it and close 1000.
+TEST_F(Tls, FloodingLinkIsClosedSlowAndIdleLinksAreUntouched) {
+  flood_beside_idle_links(ringlink::OutboundPolicy::close_slow);
 }
 
 // The engine's own client over wss://: sends a text and a 1 MiB binary
