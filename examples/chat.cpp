@@ -184,6 +184,10 @@ int main(int argc, char** argv) {
   cfg.port = static_cast<std::uint16_t>(argc > 1 ? std::atoi(argv[1]) : 8080);
   cfg.metrics_endpoint = true;
   cfg.ping_interval_ms = 30'000;  // browsers answer pings; a vanished tab is noticed
+  // Browsers offer permessage-deflate on every connection; take it where the
+  // library has zlib. A line of chat is under the threshold and goes as it is,
+  // a long one leaves compressed, once for the whole room.
+  cfg.deflate.enabled = ringlink::config::deflate;
   int arg = 2;
   if (argc > arg && std::strstr(argv[arg], "://") != nullptr) cfg.broker = argv[arg++];
   if (argc > arg + 1) {           // the page picks wss:// when it was loaded over https://

@@ -3,12 +3,17 @@
 // first sends a message through the page's form, the second must show it and
 // the third must not. Saves a screenshot of each page in ARTIFACT_DIR.
 //
-//   node chat_browser.js CHAT_BINARY ARTIFACT_DIR [--tls]
+//   node chat_browser.js CHAT_BINARY ARTIFACT_DIR [--tls] [--deflate]
 //
 // --tls: the page over https:// and its WebSockets over wss://, with a
 // self-signed certificate made here by `openssl req` (never committed);
 // Chromium runs with --ignore-certificate-errors. The chat's /metrics must
 // then count the pages' TLS handshakes and no TLS failure.
+//
+// --deflate (the library has zlib, so the chat answers Chromium's
+// permessage-deflate offer): every page's link must have agreed to it, a long
+// message must reach the room's pages whole, and the chat's /metrics must
+// show compressed bytes both ways.
 //
 // Fails (exit 1) with a message saying what to install when chromium or
 // playwright-core is missing: this test is never skipped silently.
@@ -112,11 +117,12 @@ function metrics(port) {
 }
 
 async function main() {
-  const [binary, artifactDir, flag] = process.argv.slice(2);
-  if (!binary || !artifactDir || (flag !== undefined && flag !== '--tls')) {
-    fail('usage: node chat_browser.js CHAT_BINARY ARTIFACT_DIR [--tls]');
+  const [binary, artifactDir, ...flags] = process.argv.slice(2);
+  if (!binary || !artifactDir || flags.some((f) => f !== '--tls' && f !== '--deflate')) {
+    fail('usage: node chat_browser.js CHAT_BINARY ARTIFACT_DIR [--tls] [--deflate]');
   }
-  const tls = flag === '--tls';
+  const tls = flags.includes('--tls');
+  const deflate = flags.includes('--deflate');
   if (!fs.existsSync(chromiumPath)) {
     fail(`${chromiumPath} not found: install Debian's chromium (apt-get install chromium chromium-driver, or make deps)`);
   }
@@ -175,6 +181,28 @@ async function main() {
     const expected = ['* 2 in lobby', 'alice: hello from alice', 'bob: hi alice'];
     if (JSON.stringify(bobLog) !== JSON.stringify(expected)) {
       fail(`bob's page shows ${JSON.stringify(bobLog)}, expected ${JSON.stringify(expected)}`);
+    }
+
+    if (deflate) {
+      // Long enough to pass the server's threshold: the room gets it
+      // compressed (once for both pages), and Chromium compresses what it sends.
+      const long = 'the quick brown fox jumps over the lazy dog, '.repeat(8).trim();
+      await alice.fill('#text', long);
+      await alice.click('#send');
+      await bob.locator('#log li', { hasText: `alice: ${long}` }).waitFor({ timeout: 10_000 });
+      await alice.locator('#log li', { hasText: `alice: ${long}` }).waitFor({ timeout: 10_000 });
+      const m = await metrics(chat.port);
+      if (m.ringlink_deflate_links !== 3 || !(m.ringlink_deflate_in_wire_bytes_total > 0) ||
+          !(m.ringlink_deflate_out_wire_bytes_total > 0) || !(m.ringlink_deflate_calls_total >= 1) ||
+          (m.ringlink_deflate_rsv1_errors_total || 0) + (m.ringlink_deflate_corrupt_total || 0) +
+            (m.ringlink_deflate_too_big_total || 0) !== 0) {
+        fail(`/metrics after a long message with permessage-deflate: ${m.ringlink_deflate_links} deflate links, ` +
+             `${m.ringlink_deflate_in_wire_bytes_total} compressed bytes in, ` +
+             `${m.ringlink_deflate_out_wire_bytes_total} out, ${m.ringlink_deflate_calls_total} deflate calls`);
+      }
+      console.log(`permessage-deflate: ${m.ringlink_deflate_links} links, ${m.ringlink_deflate_in_plain_bytes_total} B ` +
+                  `inflated from ${m.ringlink_deflate_in_wire_bytes_total}, ${m.ringlink_deflate_out_plain_bytes_total} B ` +
+                  `deflated to ${m.ringlink_deflate_out_wire_bytes_total} in ${m.ringlink_deflate_calls_total} call(s)`);
     }
 
     if (tls) {
