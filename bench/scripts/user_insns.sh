@@ -46,17 +46,26 @@ messages_in() { sed -nE 's/^ +messages in ([0-9]+),.*/\1/p' "$work/echo.log" | t
 start_server() {
   local duration=$1
   shift
-  rm -f "$work/port"
-  taskset -c 0 "${wrap[@]}" "$@" "$build/tools/ringlink-echo" --port 0 --port-file "$work/port" --reactors 1 \
-    2>"$work/echo.log" &
+  taskset -c 0 "${wrap[@]}" "$@" "$build/tools/ringlink-echo" --port 0 --reactors 1 \
+    >/dev/null 2>"$work/echo.log" &
   spid=$!
-  # Under valgrind the port file's rename has been seen not to happen: the
-  # .tmp it renames from holds the same port.
-  for _ in $(seq 600); do [ -s "$work/port" ] || [ -s "$work/port.tmp" ] && break; sleep 0.05; done
-  [ -s "$work/port" ] || { [ -s "$work/port.tmp" ] && cp "$work/port.tmp" "$work/port"; }
-  [ -s "$work/port" ] || { echo "ringlink-echo did not start: $(cat "$work/echo.log")" >&2; exit 1; }
+  # The port from the log line: under valgrind the port file has been seen
+  # to stay empty while the server was listening.
+  local port=""
+  for _ in $(seq 600); do
+    port=$(sed -nE 's|.*listening on ws://[^ ]*:([0-9]+)/.*|\1|p' "$work/echo.log" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  if [ -z "$port" ]; then
+    echo "ringlink-echo did not start: $(cat "$work/echo.log")" >&2
+    kill -9 "$spid" 2>/dev/null || true   # a stalled valgrind ignores SIGTERM
+    wait "$spid" 2>/dev/null || true
+    spid=""
+    return 1
+  fi
   grep -iE -m1 "epoll|io_uring" "$work/echo.log" | sed 's/^/# server: /' >&2 || true
-  taskset -c 1 "$build/tools/ringlink-load" "ws://127.0.0.1:$(cat "$work/port")/" --conns "$conns" --size "$size" \
+  taskset -c 1 "$build/tools/ringlink-load" "ws://127.0.0.1:$port/" --conns "$conns" --size "$size" \
     --inflight "$inflight" --duration "$duration" >"$work/load.txt" 2>&1 &
   lpid=$!
 }
@@ -82,15 +91,18 @@ snapshot() {  # prints messages in after a SIGUSR1
 }
 
 insns_run() {
-  start_server "$((window + 60))" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out"
+  # io_uring under valgrind sometimes stalls before listening: a retry.
+  start_server "$((window + 60))" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out" \
+    --log-file="$work/valgrind.log" || return 1
   sleep 6   # valgrind start-up, links connected
   local m0 m1 ir
   m0=$(snapshot)
-  callgrind_control -i on "$spid" >/dev/null
+  callgrind_control -i on "$spid" >/dev/null 2>&1
   sleep "$window"
-  callgrind_control -i off "$spid" >/dev/null
+  callgrind_control -i off "$spid" >/dev/null 2>&1
   m1=$(snapshot)
-  callgrind_control -d "$spid" >/dev/null
+  callgrind_control -d "$spid" >/dev/null 2>&1
+  kill -9 "$spid" 2>/dev/null || true   # under valgrind a graceful stop can hang
   stop_server
   ir=$(cat "$work"/cg.out* | sed -nE 's/^totals: ([0-9]+).*/\1/p' | sort -n | tail -1)
   rm -f "$work"/cg.out*
@@ -99,7 +111,7 @@ insns_run() {
 }
 
 utime_run() {
-  start_server "$((window + 4))"
+  start_server "$((window + 4))" || return 1
   sleep 1.5   # connected and warm
   local m0 m1 u0 u1 s0 s1
   m0=$(snapshot)
@@ -116,7 +128,12 @@ utime_run() {
 : >"$work/utime"
 : >"$work/stime"
 for n in $(seq "$runs"); do
-  read -r i im <<<"$(insns_run)"
+  i="" im=""
+  for _ in 1 2 3 4; do
+    read -r i im <<<"$(insns_run || true)"
+    [ -n "$i" ] && break
+  done
+  [ -n "$i" ] || { echo "callgrind run failed four times" >&2; exit 1; }
   echo "$i" >>"$work/insns"
   read -r u k um <<<"$(utime_run)"
   echo "$u" >>"$work/utime"
