@@ -11,7 +11,8 @@ namespace ringlink {
 bool Reactor::process_frames(Link& l) noexcept {
   while (l.rlen_ > 0 && !l.paused() && !l.closed()) {
     if (!handoff_gate(l) || !rate_gate(l)) return false;
-    Session* session = session_of(l);
+    // session_of() is out of line; once made, the session is only read here.
+    Session* session = l.session_ != nullptr ? l.session_ : session_of(l);
     if (session == nullptr) {
       out_of_memory(l);
       return false;

@@ -32,7 +32,9 @@ SendResult Reactor::send_frame(Link& l, Opcode op, std::span<const std::byte> pa
     // should a client link have to rebuild the header to mask it.
     h.rsv = 0x4;
     payload = shared.bytes();
-  } else if (!control && !shared_frame) {
+  } else if (!control && !shared_frame && l.aux_ != nullptr) {
+    // (A link without LinkAux has no deflate state: the out-of-line calls
+    // are skipped for the common uncompressed echo.)
     if (deflates_in_own_context(l, payload.size())) {
       // The link's compressor keeps what it compressed: a message its queue
       // then refused would leave the peer's context behind ours, and every
@@ -74,6 +76,13 @@ SendResult Reactor::send_frame(Link& l, Opcode op, std::span<const std::byte> pa
   if (shared && shared.frame_header_len() != 0 && !l.has(Link::f_client)) {
     hl = shared.frame_header_len();
     std::memcpy(hdr.data(), shared.frame_header_storage().data(), hl);
+  } else if (!h.masked && h.payload_length < 126) {
+    // The usual reply: two bytes, no length field, no key (RFC 6455 5.2, the
+    // encoding either codec's encoder would produce), built here rather than
+    // through encode_header's general cases.
+    hdr[0] = std::byte{static_cast<std::uint8_t>(0x80 | ((h.rsv & 0x7) << 4) | (h.opcode & 0x0F))};
+    hdr[1] = std::byte{static_cast<std::uint8_t>(h.payload_length)};
+    hl = 2;
   } else {
     FrameEncoder enc;
     hl = enc.encode_header(std::span<std::byte, max_frame_header>(hdr), h);

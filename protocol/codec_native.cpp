@@ -5,6 +5,7 @@
 // Everything semantic (RSV bits, opcodes, masking direction, fragment order)
 // is left to the session: the header is reported as it was on the wire.
 #include <algorithm>
+#include <cstring>
 
 #include "protocol/codec_native.hpp"
 
@@ -124,6 +125,31 @@ DecodeResult NativeDecoder::decode(std::span<std::byte> in, std::size_t hold_lim
   }
 
   FrameHeader h;
+  // The common frame: masked, 7-bit length, whole in `in`, and not a control
+  // frame without FIN. It cannot be malformed, held or streamed, so it gives
+  // what the general path below would, with a fraction of its branches.
+  if (in.size() >= 6) {
+    const std::uint8_t b0 = byte_at(in, 0);
+    const std::uint8_t b1 = byte_at(in, 1);
+    const std::uint8_t len7 = b1 & 0x7F;
+    const bool control_without_fin = (b0 & 0x88) == 0x08;
+    if ((b1 & 0x80) != 0 && len7 < 126 && in.size() - 6 >= len7 && !control_without_fin) {
+      h.fin = (b0 & 0x80) != 0;
+      h.rsv = static_cast<std::uint8_t>((b0 >> 4) & 0x7);
+      h.opcode = static_cast<std::uint8_t>(b0 & 0x0F);
+      h.masked = true;
+      std::memcpy(h.mask.data(), in.data() + 2, h.mask.size());
+      h.payload_length = len7;
+      h.header_length = 6;
+      std::span<std::byte> data = in.subspan(6, len7);
+      apply_mask(data, h.mask, 0);
+      r.status = DecodeStatus::chunk;
+      r.consumed = 6 + std::size_t{len7};
+      r.chunk = FrameChunk{h, data, 0, true, true};
+      return r;
+    }
+  }
+
   FrameError err = FrameError::none;
   switch (parse_header(in, h, err)) {
     case HeaderParse::incomplete:
