@@ -39,6 +39,10 @@ sockstat_mem() { awk '$1 == "TCP:" { for (i = 2; i < NF; i += 2) if ($i == "mem"
 slab_bytes() { awk '$1 == "TCP" || $1 == "sock_inode_cache" || $1 == "tcp_bind_bucket" || $1 == "filp" { b += $3 * $4 }
                     END { print b + 0 }' /proc/slabinfo 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# Pages the allocator freed with MADV_FREE still count in RSS until the kernel needs them.
+lazyfree_kb() { awk '/^LazyFree:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+# TcpExt counters: SYNs dropped on a full accept queue, and SYNs the clients sent again.
+tcpext() { awk -v k="$1" '$1 == "TcpExt:" { if (!n) { for (i = 2; i <= NF; i++) if ($i == k) c = i; n = 1 } else print $c }' /proc/net/netstat; }
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12, $13 }' "/proc/$1/stat"; }  # utime stime
 server_children() { pgrep -P "$1" | sort -n; }
 
@@ -61,6 +65,7 @@ mapfile -t kids < <(server_children "$spid")
 declare -A rss0 rss1 rss2 cpu0 cpu1
 for k in "${kids[@]}"; do rss0[$k]=$(rss_kb "$k"); done
 mem0=$(sockstat_mem) slab0=$(slab_bytes)
+overflows0=$(tcpext ListenOverflows) synretrans0=$(tcpext TCPSynRetrans)
 
 # The idle links: held past the idle and active phases, pinging never (the
 # server's keepalive does), closed with 1000 at the end.
@@ -78,11 +83,13 @@ until grep -q "conns $links/$links" "$work/idle.err" 2>/dev/null; do
 done
 sleep 2  # the last handshakes' buffers settle
 mem1=$(sockstat_mem) slab1=$(slab_bytes)
+echo "connect_storm listen_overflows=$(( $(tcpext ListenOverflows) - overflows0 )) syn_retransmits=$(( $(tcpext TCPSynRetrans) - synretrans0 ))" \
+  "(over the ramp, whole box: SYNs dropped on a full accept queue, SYNs sent again after 1 s)"
 total0=0 total1=0
 for k in "${kids[@]}"; do
   rss1[$k]=$(rss_kb "$k"); cpu0[$k]=$(cpu_ticks "$k")
   total0=$(( total0 + rss0[$k] )); total1=$(( total1 + rss1[$k] ))
-  echo "server_process pid=$k rss_kb_before=${rss0[$k]} rss_kb_held=${rss1[$k]} growth_b_per_link=$(awk -v a="${rss0[$k]}" -v b="${rss1[$k]}" -v n="$links" -v s="$sprocs" 'BEGIN { printf "%.0f", (b - a) * 1024 / (n / s) }') (links/processes assumed)"
+  echo "server_process pid=$k rss_kb_before=${rss0[$k]} rss_kb_held=${rss1[$k]} growth_b_per_link=$(awk -v a="${rss0[$k]}" -v b="${rss1[$k]}" -v n="$links" -v s="$sprocs" 'BEGIN { printf "%.0f", (b - a) * 1024 / (n / s) }') lazyfree_kb=$(lazyfree_kb "$k") (links/processes assumed)"
 done
 echo "server_rss_total_b_per_link=$(awk -v a="$total0" -v b="$total1" -v n="$links" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')"
 echo "kernel_tcp_mem_b_per_link=$(awk -v a="$mem0" -v b="$mem1" -v p="$page" -v n="$links" 'BEGIN { printf "%.0f", (b - a) * p / n }') (buffer pages, both ends, /proc/net/sockstat)"

@@ -109,6 +109,15 @@ def write(w, s, source):
         a, b, h = (after.get(k, 0) for k in ("server_rss_after_close_kb", "before_links_kb", "held_kb"))
         w(f"Server RSS, all processes: {b:,} KiB before the links, {h:,} KiB while they were held, "
           f"{a:,} KiB 2 s after the last one closed.\n")
+    storm = s.get("connect_storm", {})
+    if storm:
+        w(f"During the connect ramp the kernel dropped {storm.get('listen_overflows', 0):,} SYNs on full accept "
+          f"queues and the clients sent {storm.get('syn_retransmits', 0):,} SYNs again (each a second late: "
+          "what a handshake p99 near one second means).\n")
+    lazy = sum(p.get("lazyfree_kb", 0) or 0 for p in s.get("server_process", []))
+    if lazy:
+        w(f"Of the servers' RSS while the links were held, {lazy:,} KiB was memory the allocator had already "
+          "freed (MADV_FREE: counted until the kernel takes it back).\n")
     closes = s.get("closes", {})
     if closes:
         w("How the links ended, as the server counted them: "
@@ -117,7 +126,6 @@ def write(w, s, source):
     fd = lim.get("fd_per_process", 0) or 0
     file_max, ports = lim.get("file_max", 0) or 0, lim.get("ephemeral_ports", 0) or 0
     mem_b = (lim.get("mem_total_kb", 0) or 0) * 1024
-    tcp_cap = (lim.get("tcp_mem_max_pages", 0) or 0) * (lim.get("page_b", 4096) or 4096)
     limits = []
     if file_max:
         limits.append(("descriptors, system-wide (fs.file-max; one per link at each end on one box)",
@@ -133,9 +141,6 @@ def write(w, s, source):
                        f"{_mb(kern_b * MILLION)} of {_mb(mem_b)}"))
     if mem_b and user_b:
         limits.append(("server user-space memory (all of RAM)", mem_b // user_b, f"{_mb(user_b * MILLION)}"))
-    if tcp_cap and tcp_b:
-        limits.append(("TCP buffer pages (net.ipv4.tcp_mem's maximum)", tcp_cap // max(tcp_b, 1),
-                       "idle links hold almost no buffer pages"))
     if limits:
         limits.sort(key=lambda x: x[1])
         w("| limit on this box | links it allows | what 1,000,000 links need |")
